@@ -1,0 +1,1 @@
+"""Benchmarks: each compares our code with its baseline side by side, in one run."""

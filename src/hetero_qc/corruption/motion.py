@@ -1,0 +1,251 @@
+"""Rigid-motion k-space artefact after Shaw et al., MIDL 2019 (TorchIO's ``Motion``), batched in torch.
+
+The head moves ``S`` times during the acquisition. k-space lines along the phase-encode axis are
+acquired in order, so the lines acquired between motions ``i - 1`` and ``i`` come from the head in
+pose ``i``: the spectrum is assembled from segments of the spectra of rigidly moved copies, and the
+image is the real part of its inverse FFT. As in TorchIO, the segment holding the k-space centre is
+taken from the reference pose (so the image stays registered to it) and the pose it would have had
+moves to the first segment.
+
+A pose is the sampling transform ``T(p) = R (p - c) + c + t`` in mm about the grid centre ``c``, with
+``R = Rz Rx Ry`` from Euler angles in degrees about array axes 0, 1, 2 (ITK's ``Euler3DTransform``,
+which TorchIO uses): the moved image is ``x(T(p))``. What makes this fast:
+
+- translations are exact phase ramps in k-space, no resampling: ``x(R p + t) = z(p + R^T t)`` with
+  ``z = x o R`` the rotated-only copy;
+- all rotated copies of the batch are resampled in one batched ``grid_sample`` call, and skipped
+  entirely when no pose rotates;
+- only the real part is kept, so the spectra are real FFTs with the phase-encode axis halved
+  (:func:`~hetero_qc.corruption.kspace.hermitian_half`): half the FFT work and memory;
+- the FFTs run on grids padded to 7-smooth lengths (see :mod:`hetero_qc.corruption.kspace`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hetero_qc.corruption.base import (
+    Params,
+    RandomArtefact,
+    Spacing,
+    check_axis,
+    parse_range,
+    uniform,
+)
+from hetero_qc.corruption.kspace import crop_to, hermitian_half, pad_to_fast
+
+
+@dataclass(frozen=True)
+class MotionParams(Params):
+    """Per-sample poses: rotations (degrees) and translations (mm) about/along array axes 0, 1, 2,
+    ``(B, S, 3)`` each, and the times in (0, 1) at which each motion happens, ``(B, S)``, ascending."""
+
+    degrees: Tensor
+    translation: Tensor
+    times: Tensor
+
+
+def euler_matrix(degrees: Tensor) -> Tensor:
+    """Rotation matrices ``R = Rz Rx Ry`` (ITK's Euler3D order) from angles ``(..., 3)`` in degrees."""
+    ax, ay, az = torch.deg2rad(degrees.double()).unbind(-1)
+    one, zero = torch.ones_like(ax), torch.zeros_like(ax)
+
+    def matrix(rows: list[list[Tensor]]) -> Tensor:
+        return torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+
+    rx = matrix([[one, zero, zero], [zero, ax.cos(), -ax.sin()], [zero, ax.sin(), ax.cos()]])
+    ry = matrix([[ay.cos(), zero, ay.sin()], [zero, one, zero], [-ay.sin(), zero, ay.cos()]])
+    rz = matrix([[az.cos(), -az.sin(), zero], [az.sin(), az.cos(), zero], [zero, zero, one]])
+    return rz @ rx @ ry
+
+
+def segment_poses(times: Tensor, n_lines: int) -> Tensor:
+    """Pose index (0 = reference, ``i`` = motion ``i``) of each line of the centred spectrum.
+
+    Args:
+        times: ``(B, S)`` motion times in (0, 1), ascending.
+        n_lines: number of lines along the phase-encode axis.
+
+    Returns:
+        ``(B, n_lines)`` long tensor, in centred (``fftshift``-ed) line order.
+    """
+    batch, n_motions = times.shape
+    bounds = torch.floor(times * n_lines).long()  # start of segment i + 1
+    line = torch.arange(n_lines, device=times.device)
+    segment = (line[None, :, None] >= bounds[:, None, :]).sum(-1)  # (B, n_lines) in 0..S
+    # The segment holding the centre is the first one ending after time 0.5 (TorchIO's sort_spectra).
+    after = times > 0.5
+    centre = torch.where(after.any(-1), after.long().argmax(-1), torch.full_like(bounds[:, 0], n_motions))
+    pose = segment.clone()
+    pose[segment == centre[:, None]] = 0
+    first = (segment == 0) & (centre[:, None] != 0)
+    return torch.where(first, centre[:, None].expand_as(segment), pose)
+
+
+def _rotation_grid(rotation: Tensor, spacing: Spacing, shape: tuple[int, int, int], dtype: torch.dtype) -> Tensor:
+    """``grid_sample`` grid that samples at ``R p`` about the grid centre, for ``rotation`` ``(B, S, 3, 3)``.
+
+    Returns ``(B, S * D, H, W, 3)``: the ``S`` poses of a sample are stacked along depth, so one
+    ``grid_sample`` call resamples every pose of the batch without copying the input ``S`` times.
+    Each coordinate channel is a broadcast sum of per-axis terms written in place:
+    ``F.affine_grid`` runs a batched matmul over every voxel, which took longer on the CPU than the
+    resampling itself.
+    """
+    batch, poses = rotation.shape[:2]
+    half_extent = torch.tensor([s * n / 2 for s, n in zip(spacing, shape)], dtype=torch.float64,
+                               device=rotation.device)
+    # Normalised coordinates u = q / half_extent (align_corners=False); the grid's last axis is (W, H, D).
+    affine = (rotation / half_extent[:, None] * half_extent[None, :]).flip(-1).flip(-2).to(dtype)
+    u_d, u_h, u_w = ((2 * torch.arange(n, device=rotation.device, dtype=dtype) + 1) / n - 1 for n in shape)
+    grid = torch.empty((batch, poses, *shape, 3), device=rotation.device, dtype=dtype)
+    for c in range(3):
+        row = affine[:, :, c]  # (B, S, 3): weights of u_w, u_h, u_d
+        plane = row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
+        torch.add(plane[..., None], (row[..., 0, None] * u_w)[:, :, None, None, :], out=grid[..., c])
+    return grid.reshape(batch, poses * shape[0], *shape[1:], 3)
+
+
+def _rotate(images: Tensor, rotation: Tensor, spacing: Spacing) -> Tensor:
+    """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p`` about the grid centre.
+
+    Args:
+        rotation: ``(B, S, 3, 3)``.
+
+    Returns:
+        ``(B, S, D, H, W)``; outside the grid the sample's minimum (its background) is used, as in TorchIO.
+    """
+    batch, poses = rotation.shape[:2]
+    grid = _rotation_grid(rotation, spacing, tuple(images.shape[-3:]), images.dtype)
+    background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
+    rotated = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False) + background
+    return rotated.reshape(batch, poses, *images.shape[-3:])
+
+
+def _phase_factors(shift: Tensor, shape: tuple[int, ...], phase_dim: int, device: torch.device) -> list[Tensor]:
+    """Per-axis factors ``exp(2 pi i f v)`` of a shift ``v`` ``(B, 3)`` voxels, on an ``rfftn`` grid whose
+    halved axis is ``phase_dim`` (0, 1, 2): a list of three ``(B, n_axis)`` complex tensors."""
+    factors = []
+    for axis, n in enumerate(shape):
+        if axis == phase_dim:
+            frequency = torch.fft.rfftfreq(n, device=device, dtype=torch.float64)
+        else:
+            frequency = torch.fft.fftfreq(n, device=device, dtype=torch.float64)
+        angle = 2 * math.pi * shift[:, axis, None] * frequency[None, :]
+        factors.append(torch.polar(torch.ones_like(angle), angle).to(torch.complex64))
+    return factors
+
+
+def _outer(factors: list[Tensor]) -> Tensor:
+    """Outer product of per-axis factors ``[(B, D), (B, H), (B, W)]`` as ``(B, 1, D, H, W)``."""
+    d, h, w = factors
+    return ((d[:, :, None] * h[:, None, :])[:, :, :, None] * w[:, None, None, :]).unsqueeze(1)
+
+
+def motion(
+    images: Tensor,
+    params: MotionParams,
+    spacing: Spacing = (1.0, 1.0, 1.0),
+    phase_axis: int = 2,
+) -> Tensor:
+    """Corrupt ``images`` ``(B, 1, D, H, W)`` with the rigid motion of ``params``.
+
+    Args:
+        images: magnitude images, ``(B, 1, D, H, W)``.
+        params: poses and times (see :class:`MotionParams`).
+        spacing: voxel size in mm along axes 0, 1, 2.
+        phase_axis: spatial axis along which k-space lines are acquired in time (TorchIO: 2).
+
+    Returns:
+        The corrupted batch, same shape and dtype.
+    """
+    batch, n_motions = params.times.shape
+    phase = check_axis(phase_axis, "phase_axis")
+    # rfftn halves its last dim: put the phase axis last, so lines are whole along the half spectrum.
+    fft_dims = tuple(2 + a for a in range(3) if a != phase) + (2 + phase,)
+    rotation = euler_matrix(params.degrees.to(images.device))  # (B, S, 3, 3), float64
+    padded, shape = pad_to_fast(images)
+    grid = tuple(padded.shape[-3:])
+    n_lines = grid[phase]
+    spectra = [torch.fft.rfftn(padded, dim=fft_dims)]
+    if bool((params.degrees != 0).any()):
+        rotated = torch.fft.rfftn(pad_to_fast(_rotate(images, rotation, spacing))[0], dim=fft_dims)
+        spectra += [r.unsqueeze(1) for r in rotated.unbind(1)]
+    else:
+        spectra += [spectra[0]] * n_motions
+    # x(R p + t) = z(p + R^T t), with z the rotated-only copy: a shift in voxels, done in k-space.
+    translation = params.translation.double().to(images.device)[..., None]
+    spacing_t = torch.tensor(spacing, dtype=torch.float64, device=images.device)
+    shift = (rotation.transpose(-1, -2) @ translation)[..., 0] / spacing_t  # (B, S, 3)
+    pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), n_lines), dim=-1)
+    result = None
+    for p, spectrum in enumerate(spectra):
+        weight = hermitian_half((pose == p).to(torch.float32))  # (B, n_lines // 2 + 1)
+        if not bool(weight.any()):
+            continue
+        if p == 0:
+            factors = [torch.ones((batch, n), dtype=torch.complex64, device=images.device) for n in grid]
+            factors[phase] = weight.to(torch.complex64)
+        else:
+            factors = _phase_factors(shift[:, p - 1], grid, phase, images.device)
+            factors[phase] = factors[phase] * weight
+        factor = _outer(factors).movedim(2 + phase, -1)
+        result = spectrum * factor if result is None else result.addcmul_(spectrum, factor)
+    image = torch.fft.irfftn(result, s=[grid[d - 2] for d in fft_dims], dim=fft_dims)
+    return crop_to(image.to(images.dtype), shape)
+
+
+class RandomMotion(RandomArtefact):
+    """Random rigid motion with TorchIO's defaults: 2 motions, angles in (-10, 10) degrees, translations
+    in (-10, 10) mm, times evenly spaced in (0, 1) with a 30% jitter of the spacing.
+
+    Args:
+        degrees: rotation range in degrees about each axis; ``d`` means ``(-d, d)``.
+        translation: translation range in mm along each axis; ``t`` means ``(-t, t)``.
+        num_transforms: number of motions during the acquisition, >= 1.
+        phase_axis: axis along which k-space lines are acquired in time.
+
+    Raises:
+        ValueError: naming the argument that is out of range.
+    """
+
+    name = "motion"
+
+    def __init__(
+        self,
+        degrees: float | tuple[float, float] = 10.0,
+        translation: float | tuple[float, float] = 10.0,
+        num_transforms: int = 2,
+        phase_axis: int = 2,
+    ) -> None:
+        self.degrees = parse_range(degrees, "degrees", symmetric=True, min_value=-180, max_value=180)
+        self.translation = parse_range(translation, "translation", symmetric=True)
+        if not isinstance(num_transforms, int) or num_transforms < 1:
+            raise ValueError(f"num_transforms must be a positive integer, got {num_transforms!r}")
+        self.num_transforms = num_transforms
+        self.phase_axis = check_axis(phase_axis, "phase_axis")
+
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MotionParams:
+        batch, n = images.shape[0], self.num_transforms
+        step = 1 / (n + 1)
+        times = torch.arange(1, n + 1, device=images.device, dtype=torch.float32) * step
+        times = times + uniform((-0.3 * step, 0.3 * step), (batch, n), images, generator)
+        return MotionParams(
+            degrees=uniform(self.degrees, (batch, n, 3), images, generator),
+            translation=uniform(self.translation, (batch, n, 3), images, generator),
+            times=times,
+        )
+
+    def apply(
+        self,
+        images: Tensor,
+        params: MotionParams,
+        spacing: Spacing = (1.0, 1.0, 1.0),
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        return motion(images, params, spacing, self.phase_axis)

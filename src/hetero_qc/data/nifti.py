@@ -1,0 +1,61 @@
+"""Reading and atomically writing NIfTI volumes, with errors that name the file."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from hetero_qc.data.sources import NIFTI_SUFFIXES
+
+
+def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Read a 3D NIfTI image: data ``(D, H, W)`` float32, affine ``(4, 4)``, voxel size in mm.
+
+    Raises:
+        ValueError: naming the file if it is missing, not NIfTI, unreadable, not 3D, or not finite.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if not path.name.endswith(NIFTI_SUFFIXES):
+        raise ValueError(f"{path}: not a NIfTI file (.nii or .nii.gz)")
+    try:
+        image = nib.load(path)
+        data = np.asarray(image.dataobj, dtype=np.float32)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as error:
+        raise ValueError(f"{path}: cannot be read as NIfTI ({error})") from None
+    data = np.squeeze(data, axis=tuple(range(3, data.ndim))) if data.ndim > 3 else data
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3D volume, got shape {tuple(image.shape)}")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: image has NaN or infinite voxels")
+    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return data, image.affine, spacing  # type: ignore[return-value]
+
+
+def save_volume(data: np.ndarray, affine: np.ndarray, path: str | Path) -> None:
+    """Write ``data`` as NIfTI at ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    Raises:
+        ValueError: if the folder cannot be written.
+    """
+    path = Path(path)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as error:
+        raise ValueError(f"{path.parent}: cannot write there ({error.strerror})") from None
+    try:
+        nib.save(nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,147 @@
+"""Preprocessing through TorchIO, the same for training, evaluation and QC.
+
+Canonical (RAS+) orientation, resampling to the configured spacing, crop/pad to a shape the network
+can take, robust intensity scaling (percentiles to [0, 1]), a head mask, a brain mask and the
+cortical grey-matter (CGM) target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torchio as tio
+from scipy import ndimage
+from torch import Tensor
+
+from hetero_qc.data.nifti import load_volume
+from hetero_qc.data.sources import ScanRecord, mni_images
+
+CGM_LABELS = (100, 207)  # DLMUSE cortical grey-matter label range, both ends included
+GM_PROBABILITY = 0.5
+
+
+class Scan(NamedTuple):
+    """A preprocessed scan; every volume is ``(1, D, H, W)`` on the preprocessed grid."""
+
+    subject: str
+    image: Tensor  # float32 in [0, 1]
+    head: Tensor  # bool
+    brain: Tensor  # bool; all False without labels
+    cgm: Tensor  # bool; all False without labels
+    has_labels: bool
+    spacing: tuple[float, float, float]
+    affine: np.ndarray  # (4, 4) voxel to RAS mm of the preprocessed grid
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Preprocessing choices (defaults for the embedded 2 mm IXI data).
+
+    Args:
+        spacing: target voxel size in mm.
+        multiple: every side is padded to a multiple of this (the network's total stride).
+        shape: fixed ``(D, H, W)`` to crop/pad to instead (after resampling); must divide by ``multiple``.
+        percentiles: intensity percentiles mapped to 0 and 1 (values beyond are clipped).
+        head_threshold: intensity (after scaling) above which a voxel may be head.
+
+    Raises:
+        ValueError: for a non-positive spacing or multiple, a shape not divisible by ``multiple``,
+            or percentiles outside [0, 100].
+    """
+
+    spacing: float = 2.0
+    multiple: int = 16
+    shape: tuple[int, int, int] | None = None
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    head_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.spacing > 0:
+            raise ValueError(f"spacing must be positive (mm), got {self.spacing}")
+        if not (isinstance(self.multiple, int) and self.multiple >= 1):
+            raise ValueError(f"multiple must be a positive integer, got {self.multiple!r}")
+        if self.shape is not None:
+            object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+            if len(self.shape) != 3 or any(s % self.multiple for s in self.shape):
+                raise ValueError(f"shape must be 3 sides divisible by multiple={self.multiple}, got {self.shape}")
+        low, high = self.percentiles
+        if not 0 <= low < high <= 100:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        object.__setattr__(self, "percentiles", (float(low), float(high)))
+
+    def transform(self) -> tio.Compose:
+        """The TorchIO pipeline (geometry and intensity); masks are derived afterwards."""
+        size = (tio.CropOrPad(self.shape) if self.shape is not None
+                else tio.EnsureShapeMultiple(self.multiple, method="pad"))
+        return tio.Compose([
+            tio.ToCanonical(),
+            tio.Resample(self.spacing),
+            size,
+            tio.RescaleIntensity(out_min_max=(0, 1), percentiles=self.percentiles, include=["t1"]),
+        ])
+
+    def key(self) -> str:
+        """A short hash of these settings, for caches."""
+        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:12]
+
+
+def head_mask(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Largest connected component above ``threshold``, holes filled: the head, ``(D, H, W)`` bool."""
+    mask = image > threshold
+    labelled, count = ndimage.label(mask)
+    if count > 1:
+        sizes = ndimage.sum_labels(mask, labelled, index=np.arange(1, count + 1))
+        mask = labelled == (1 + int(np.argmax(sizes)))
+    mask = ndimage.binary_closing(mask, iterations=2)
+    return ndimage.binary_fill_holes(mask)
+
+
+def _subject(record: ScanRecord) -> tio.Subject:
+    """The TorchIO subject of a record; the label map is a label map, or a probability image."""
+    if record.image is None:  # the MNI template
+        t1, gm = mni_images()
+        return tio.Subject(
+            t1=tio.ScalarImage(tensor=np.asarray(t1.get_fdata(), np.float32)[None], affine=t1.affine),
+            labels=tio.ScalarImage(tensor=np.asarray(gm.get_fdata(), np.float32)[None], affine=gm.affine),
+        )
+    data, affine, _ = load_volume(record.image)  # checks the file; TorchIO would turn NaN into 0
+    images = {"t1": tio.ScalarImage(tensor=data[None], affine=affine)}
+    if record.label is not None:
+        labels, label_affine, _ = load_volume(record.label)
+        if labels.shape != data.shape:
+            raise ValueError(f"{record.label}: label shape {labels.shape} differs from image {data.shape}")
+        images["labels"] = tio.LabelMap(tensor=np.rint(labels)[None].astype(np.int16), affine=label_affine)
+    return tio.Subject(**images)
+
+
+def preprocess(record: ScanRecord, settings: Preprocessing) -> Scan:
+    """Read and preprocess one scan.
+
+    Raises:
+        ValueError: naming the file, if the image is not a 3D scan with finite, non-constant values.
+    """
+    name = record.image if record.image is not None else record.subject
+    subject = _subject(record)
+    data = subject["t1"].data
+    if float(data.max()) == float(data.min()):
+        raise ValueError(f"{name}: image is constant ({float(data.min())})")
+    out = settings.transform()(subject)
+    image = out["t1"].data.float().clamp_(0, 1)
+    head = torch.from_numpy(head_mask(image[0].numpy(), settings.head_threshold))[None]
+    if "labels" in out:
+        labels = out["labels"].data
+        if record.label_kind == "gm_prob":
+            cgm = labels > GM_PROBABILITY
+            brain = head.clone()  # the template is skull-stripped: its head is its brain
+        else:
+            cgm = (labels >= CGM_LABELS[0]) & (labels <= CGM_LABELS[1])
+            brain = labels > 0
+    else:
+        cgm = brain = torch.zeros_like(head)
+    spacing = tuple(float(s) for s in out["t1"].spacing)
+    return Scan(record.subject, image, head, brain.bool(), cgm.bool(), "labels" in out, spacing,
+                np.asarray(out["t1"].affine))

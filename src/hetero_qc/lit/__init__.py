@@ -1,0 +1,1 @@
+"""Lightning wrappers: the only package that imports Lightning."""

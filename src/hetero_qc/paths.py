@@ -1,0 +1,7 @@
+"""Where the repository's configs and embedded data live (an editable install, as `make install` does)."""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "conf"
+DATA_DIR = REPO_ROOT / "data"

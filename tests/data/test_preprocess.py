@@ -1,0 +1,85 @@
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from hetero_qc.data import BidsSource, FolderSource, MniSource, Preprocessing, ScanCache, preprocess
+from hetero_qc.paths import DATA_DIR
+from tests.conftest import make_phantom
+
+
+def write_scan(path, data, zooms=(1.5, 1.5, 3.0), orientation=np.diag([-1, 1, 1, 1])):
+    affine = orientation.astype(float) @ np.diag([*zooms, 1.0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data.astype(np.float32), affine), path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    phantom = make_phantom(40)[0, 0].numpy() * 800
+    labels = np.where(phantom > 500, 120, np.where(phantom > 100, 85, 0))
+    for i in range(3):
+        write_scan(tmp_path / "images" / f"sub{i}_T1w.nii.gz", phantom)
+        write_scan(tmp_path / "labels" / f"sub{i}_seg.nii.gz", labels)
+    return tmp_path
+
+
+def test_folder_source_matches_labels_by_template(folder):
+    (folder / "labels" / "sub2_seg.nii.gz").unlink()
+    records = FolderSource(folder, "images/*.nii.gz", r"(?P<subject>.+)_T1w", "labels/{subject}_seg.nii.gz").records()
+    assert [r.subject for r in records] == ["sub0", "sub1", "sub2"]
+    assert records[0].label is not None and records[2].label is None
+
+
+def test_preprocessing_grid_intensities_and_masks(folder):
+    record = FolderSource(folder, "images/*.nii.gz", r"(?P<subject>.+)_T1w", "labels/{subject}_seg.nii.gz").records()[0]
+    scan = preprocess(record, Preprocessing(spacing=2.0, multiple=16))
+    assert scan.spacing == (2.0, 2.0, 2.0)
+    assert all(s % 16 == 0 for s in scan.image.shape[1:])
+    assert 0 <= float(scan.image.min()) and float(scan.image.max()) == pytest.approx(1.0)
+    assert scan.cgm.any() and (scan.cgm <= scan.brain).all() and scan.has_labels
+    assert 0.05 < float(scan.head.float().mean()) < 0.6
+    assert scan.head[scan.brain].float().mean() > 0.95  # the brain lies inside the head
+
+
+def test_fixed_shape_must_divide_by_stride():
+    with pytest.raises(ValueError, match="shape"):
+        Preprocessing(shape=(100, 128, 128), multiple=16)
+
+
+@pytest.mark.parametrize("bad, message", [(np.full((8, 8, 8), 3.0), "constant"),
+                                          (np.where(np.eye(8)[None] > 0, np.nan, 1.0) * np.ones((8, 8, 8)), "NaN")])
+def test_bad_images_raise_naming_the_file(tmp_path, bad, message):
+    write_scan(tmp_path / "bad.nii.gz", bad)
+    record = FolderSource(tmp_path).records()[0]
+    with pytest.raises(ValueError, match=f"bad.nii.gz.*{message}"):
+        preprocess(record, Preprocessing())
+
+
+def test_bids_source_groups_sessions(tmp_path):
+    phantom = make_phantom(16)[0, 0].numpy()
+    write_scan(tmp_path / "sub-01" / "ses-a" / "anat" / "sub-01_ses-a_T1w.nii.gz", phantom)
+    write_scan(tmp_path / "sub-01" / "ses-b" / "anat" / "sub-01_ses-b_T1w.nii.gz", phantom)
+    write_scan(tmp_path / "sub-02" / "anat" / "sub-02_T1w.nii", phantom)
+    assert [r.subject for r in BidsSource(tmp_path).records()] == ["sub-01", "sub-01", "sub-02"]
+
+
+def test_embedded_ixi_scan_preprocesses_with_cortex():
+    record = FolderSource(DATA_DIR / "ixi-hh-t1-2mm", "t1/*_T1w.nii.gz", r"(?P<subject>.+)_T1w",
+                          "labels/{subject}_dlmuse.nii.gz").records()[0]
+    scan = preprocess(record, Preprocessing())
+    assert tuple(scan.image.shape) == (1, 96, 128, 128)
+    assert 0.02 < float(scan.cgm.float().mean()) < 0.1
+
+
+def test_mni_source_needs_no_files():
+    scan = preprocess(MniSource().records()[0], Preprocessing(spacing=4.0))
+    assert scan.subject == "MNI152" and scan.cgm.any() and scan.has_labels
+
+
+def test_disk_cache_serves_the_same_scan(folder, tmp_path):
+    record = FolderSource(folder, "images/*.nii.gz").records()[0]
+    first = ScanCache(Preprocessing(), tmp_path / "cache").get(record)
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1
+    second = ScanCache(Preprocessing(), tmp_path / "cache").get(record)  # a new process would do this
+    assert torch.equal(first.image, second.image) and second.spacing == first.spacing

@@ -1,0 +1,18 @@
+import json
+
+from hetero_qc.bench.corruption import bench_corruption, rows_to_json, rows_to_markdown
+from hetero_qc.bench.report import update_benchmarks
+
+
+def test_bench_rows_have_the_promised_keys(tmp_path):
+    rows = bench_corruption(cases=(((32, 32, 32), 2),), repeats=1, artefacts=("bias_field", "pipeline"))
+    assert [r.artefact for r in rows] == ["bias_field", "pipeline"]
+    keys = {"artefact", "shape", "batch", "device", "ours_ms_per_volume", "torchio_ms_per_volume", "speedup"}
+    for row in rows_to_json(rows):
+        assert set(row) == keys and row["shape"] == [32, 32, 32] and row["batch"] == 2
+        assert row["ours_ms_per_volume"] > 0 and row["speedup"] > 0
+    markdown = tmp_path / "BENCHMARKS.md"
+    update_benchmarks(markdown, "corruption-cpu", rows_to_markdown(rows), "cmd")
+    update_benchmarks(markdown, "corruption-cpu", rows_to_markdown(rows), "cmd")
+    assert markdown.read_text().count("<!-- corruption-cpu -->") == 1
+    json.dumps(rows_to_json(rows))
