@@ -9,10 +9,13 @@ TORCH_CPU := torch==2.13.0
 FAST_MALLOC := GLIBC_TUNABLES=glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295
 
 .DEFAULT_GOAL := help
-.PHONY: help install test demo bench clean
+PROFILE ?= cpu
+RUN := $(FAST_MALLOC) $(VENV)/bin/python
+.PHONY: help install test demo corruption-demo bench bench-train model reproduce-fig3 reproduce-fig4 \
+	reproduce-fig5 reproduce-fig8 reproduce-calibration reproduce-all clean
 
 help: ## List the targets, one line each
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## Create .venv and install the package with its dev extras (CPU torch without a GPU)
 
@@ -26,11 +29,37 @@ $(VENV)/.installed: pyproject.toml
 test: install ## Run the test suite
 	$(PY) -m pytest -q
 
-demo: install ## Main job: corrupt an embedded IXI scan with every artefact -> results/demo/
+demo: install ## Main job: QC report of the bundled demo scans with the shipped model -> results/qc-demo/
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc qc data/demo --out results/qc-demo
+
+corruption-demo: install ## Corrupt an embedded IXI scan with every artefact -> results/demo/
 	$(VENV)/bin/hetero-qc demo
 
 bench: install ## Time our artefacts against TorchIO's -> results/bench/corruption.json, BENCHMARKS.md
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc bench corruption
+
+bench-train: install ## Lightning step vs a bare PyTorch loop, inference per volume -> results/bench/train.json
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc bench train
+
+model: install ## Train (or reuse) multitask_cpu, calibrate cut-offs, export to models/default/
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE)
+
+reproduce-fig3: install ## Fig 3: sigma vs error over 41 noise levels -> results/fig3/ (PROFILE=cpu|paper)
+	$(RUN) experiments/fig3.py --profile $(PROFILE)
+
+reproduce-fig4: install ## Fig 4: sigma of clean vs artefacted test scans, AUROC -> results/fig4/
+	$(RUN) experiments/fig4.py --profile $(PROFILE)
+
+reproduce-fig5: install ## Fig 5 and 7: map panels -> results/fig5/, results/fig7/
+	$(RUN) experiments/fig5.py --profile $(PROFILE)
+
+reproduce-fig8: install ## Fig 8: partial noise raises sigma_r, not sigma_s -> results/fig8/
+	$(RUN) experiments/fig8.py --profile $(PROFILE)
+
+reproduce-calibration: install ## Beyond the paper: sparsification, UCE, coverage, sigma scaling -> results/calibration/
+	$(RUN) experiments/calibration.py --profile $(PROFILE)
+
+reproduce-all: reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-fig8 reproduce-calibration ## Every figure
 
 clean: ## Remove caches and the demo output (keeps .venv and committed results)
 	rm -rf .pytest_cache results/demo .cache

@@ -16,3 +16,13 @@ def test_bench_rows_have_the_promised_keys(tmp_path):
     update_benchmarks(markdown, "corruption-cpu", rows_to_markdown(rows), "cmd")
     assert markdown.read_text().count("<!-- corruption-cpu -->") == 1
     json.dumps(rows_to_json(rows))
+
+
+def test_bench_train_reports_both_loops():
+    from hetero_qc.bench.train import bench_train
+    from tests.test_train import TINY
+
+    result = bench_train(steps=3, overrides=tuple(TINY))
+    assert {"lightning_ms_per_step", "plain_ms_per_step", "overhead", "inference_s_per_volume", "device"} <= set(result)
+    assert result["lightning_ms_per_step"] > 0 and result["plain_ms_per_step"] > 0
+    assert result["inference_s_per_volume"] > 0 and result["device"] == "cpu"

@@ -1,4 +1,4 @@
-"""The ``hetero-qc`` command: ``corrupt``, ``bench`` and ``demo`` subcommands."""
+"""The ``hetero-qc`` command: ``corrupt``, ``bench``, ``train``, ``evaluate`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from hetero_qc.paths import DATA_DIR, REPO_ROOT
 
 RESULTS = Path("results")
 
@@ -50,27 +52,66 @@ def _corrupt(args: argparse.Namespace) -> None:
                       "params": {k: v[0] for k, v in params.as_dict().items()}}))
 
 
-def _bench(args: argparse.Namespace) -> None:
-    from hetero_qc.bench.corruption import bench_corruption, rows_to_json, rows_to_markdown
+def _publish(payload: object, table: str, args: argparse.Namespace, section: str, command: str) -> None:
+    """Write a benchmark's JSON atomically, print its table and update BENCHMARKS.md."""
     from hetero_qc.bench.report import update_benchmarks
 
-    rows = bench_corruption(device=args.device, repeats=args.repeats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows_to_json(rows), indent=1))
+    tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(out)
-    table = rows_to_markdown(rows)
     print(table)
     if args.benchmarks_md:
-        update_benchmarks(Path(args.benchmarks_md), f"corruption-{args.device}", table,
-                          f"hetero-qc bench corruption --device {args.device} --repeats {args.repeats}")
+        update_benchmarks(Path(args.benchmarks_md), section, table, command)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from hetero_qc.bench.corruption import bench_corruption, rows_to_json, rows_to_markdown
+
+    rows = bench_corruption(device=args.device, repeats=args.repeats)
+    _publish(rows_to_json(rows), rows_to_markdown(rows), args, f"corruption-{args.device}",
+             f"hetero-qc bench corruption --device {args.device} --repeats {args.repeats}")
+
+
+def _bench_train(args: argparse.Namespace) -> None:
+    from hetero_qc.bench.train import bench_train, to_markdown
+
+    result = bench_train(device=args.device, steps=args.steps)
+    _publish(result, to_markdown(result), args, f"train-{args.device}",
+             f"hetero-qc bench train --device {args.device} --steps {args.steps}")
 
 
 def _demo(args: argparse.Namespace) -> None:
     from hetero_qc.demo import corruption_demo
 
     print(corruption_demo(Path(args.data), Path(args.out), seed=args.seed))
+
+
+def _qc(args: argparse.Namespace) -> int:
+    from hetero_qc.qc.run import run_qc
+
+    status = run_qc(args.inputs, Path(args.out), Path(args.model), args.device)
+    print(f"Report: {Path(args.out) / 'report.html'}")
+    return status
+
+
+def _ship(args: argparse.Namespace) -> None:
+    from hetero_qc.evaluation.experiment import trained
+    from hetero_qc.qc.calibrate import ship
+
+    model = trained(args.profile, "multitask")
+    cutoffs = ship(model, Path(args.out), model.checkpoint.parent.parent)
+    print(f"Shipped {model.checkpoint} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
+          f"sigma_s={cutoffs.sigma_s:.4f}")
+
+
+def _hydra(command: str, overrides: list[str]) -> None:
+    """Hand the remaining arguments to the Hydra entry point ``train`` or ``evaluate``."""
+    import importlib
+
+    sys.argv = [f"hetero-qc {command}", *overrides]
+    importlib.import_module(f"hetero_qc.{command}").main()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
                             help="Markdown file whose table is updated ('' to skip)")
     corruption.set_defaults(run=_bench)
 
+    train_step = bench_commands.add_parser("train", help="Lightning step vs a bare PyTorch loop; inference per volume")
+    train_step.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    train_step.add_argument("--steps", type=int, default=20, help="timed steps per loop (median)")
+    train_step.add_argument("--out", default=str(RESULTS / "bench" / "train.json"))
+    train_step.add_argument("--benchmarks-md", default="BENCHMARKS.md",
+                            help="Markdown file whose table is updated ('' to skip)")
+    train_step.set_defaults(run=_bench_train)
+
+    for name, text in (("train", "train a model (Hydra overrides follow, e.g. experiment=recon_cpu)"),
+                       ("evaluate", "one Fig 3 noise level over the test split (Hydra; -m sweeps snr_db)")):
+        hydra_command = commands.add_parser(name, help=text, add_help=False)
+        hydra_command.add_argument("overrides", nargs="*", help="Hydra overrides; --help shows Hydra's help")
+
+    qc = commands.add_parser("qc", help="score T1 scans: maps, qc.csv, qc.json and report.html",
+                             description="Score NIfTI T1 scans with a trained multi-task model.")
+    qc.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI files, folders or BIDS datasets")
+    qc.add_argument("--out", required=True, help="output folder")
+    qc.add_argument("--model", default=str(REPO_ROOT / "models" / "default" / "model.ckpt"),
+                    help="model checkpoint, with cutoffs.json beside it (default: the shipped model)")
+    qc.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    qc.set_defaults(run=_qc)
+
+    shipper = commands.add_parser("ship-model", help="calibrate the verdict cut-offs and export the multi-task model")
+    shipper.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
+    shipper.add_argument("--out", default=str(REPO_ROOT / "models" / "default"))
+    shipper.set_defaults(run=_ship)
+
     demo = commands.add_parser("demo", help="corrupt an embedded IXI scan with every artefact, save a figure")
-    demo.add_argument("--data", default="data/ixi-hh-t1-2mm", help="IXI folder (default: embedded copy)")
+    demo.add_argument("--data", default=str(DATA_DIR / "ixi-hh-t1-2mm"), help="IXI folder (default: embedded copy)")
     demo.add_argument("--out", default=str(RESULTS / "demo"))
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
@@ -109,13 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["train"], ["evaluate"]):  # Hydra parses its own arguments, --help included
+        _hydra(argv[0], argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except ValueError as error:
         print(f"hetero-qc: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ class CorruptionPipeline:
             index = torch.nonzero(hit).flatten()
             if len(index) == 0:
                 continue
+            if len(index) == batch:  # every sample: no gather and scatter copies
+                out, params[name] = artefact(out, spacing, generator, mask)
+                continue
             subset_mask = None if mask is None else mask[index]
             corrupted, params[name] = artefact(out[index], spacing, generator, subset_mask)
             out = out.index_copy(0, index, corrupted)

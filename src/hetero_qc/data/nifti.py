@@ -13,6 +13,9 @@ import numpy as np
 
 from hetero_qc.data.sources import NIFTI_SUFFIXES
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """Read a 3D NIfTI image: data ``(D, H, W)`` float32, affine ``(4, 4)``, voxel size in mm.
@@ -30,7 +33,8 @@ def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, 
         data = np.asarray(image.dataobj, dtype=np.float32)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as error:
         raise ValueError(f"{path}: cannot be read as NIfTI ({error})") from None
-    data = np.squeeze(data, axis=tuple(range(3, data.ndim))) if data.ndim > 3 else data
+    if data.ndim > 3 and all(n == 1 for n in data.shape[3:]):
+        data = data.reshape(data.shape[:3])  # (X, Y, Z, 1) is one volume
     if data.ndim != 3:
         raise ValueError(f"{path}: expected a 3D volume, got shape {tuple(image.shape)}")
     if not np.isfinite(data).all():
@@ -55,6 +59,7 @@ def save_volume(data: np.ndarray, affine: np.ndarray, path: str | Path) -> None:
         raise ValueError(f"{path.parent}: cannot write there ({error.strerror})") from None
     try:
         nib.save(nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine), tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

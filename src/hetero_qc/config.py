@@ -1,0 +1,22 @@
+"""Composing the repository's Hydra configs from code (entry points, benchmarks, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
+
+if not OmegaConf.has_resolver("repo_root"):
+    OmegaConf.register_new_resolver("repo_root", lambda: str(REPO_ROOT))
+
+
+def compose_train(overrides: list[str], run_dir: str | Path) -> DictConfig:
+    """The ``train`` config with ``overrides``, its run folder set to ``run_dir`` (no Hydra job needed)."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.run_dir = str(run_dir)
+    return cfg

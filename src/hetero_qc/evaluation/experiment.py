@@ -1,0 +1,71 @@
+"""What every figure script shares: the trained model of a profile, its test scans, atomic results."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import open_dict
+from torch import nn
+
+from hetero_qc.data import Scan
+from hetero_qc.evaluation.runs import config_key, experiment_name, trained_checkpoint
+from hetero_qc.inference import load_network
+
+
+class Trained(NamedTuple):
+    """A trained network with what the experiments need to run it."""
+
+    net: nn.Module
+    roi_size: tuple[int, int, int]
+    test_scans: list[Scan]
+    val_scans: list[Scan]
+    checkpoint: Path
+    hparams: dict
+
+
+def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained:
+    """The ``kind`` model (``recon`` or ``multitask``) of ``profile`` (trained now if no run exists),
+    with the validation and test scans of its own split."""
+    experiment = experiment_name(profile, kind)
+    checkpoint = trained_checkpoint(experiment)
+    net, hparams = load_network(checkpoint)
+    _, cfg = config_key(experiment)
+    with open_dict(cfg):
+        cfg.run_dir = str(checkpoint.parent.parent)
+        cfg.data.max_eval_subjects = max_subjects
+        cfg.data.split_dir = None
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("test")
+    return Trained(net, tuple(hparams["roi_size"]), datamodule.scans["test"], datamodule.scans["val"], checkpoint,
+                   hparams)
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_results(folder: Path, name: str, figure: plt.Figure, table: pd.DataFrame, summary: dict) -> None:
+    """Write ``name.png``, ``name.pdf``, ``name.csv`` and ``summary.json`` into ``folder``, each atomically."""
+    for suffix in (".png", ".pdf"):
+        _atomic(folder / f"{name}{suffix}", lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"))
+    plt.close(figure)
+    _atomic(folder / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    _atomic(folder / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))

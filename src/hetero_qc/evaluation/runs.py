@@ -1,0 +1,55 @@
+"""Trained models for the experiments: train a config once, reuse its checkpoint afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from hetero_qc.config import compose_train
+from hetero_qc.paths import REPO_ROOT
+
+PROFILES = {"cpu": {"recon": "recon_cpu", "multitask": "multitask_cpu"},
+            "paper": {"recon": "recon_paper", "multitask": "multitask_paper"}}
+
+
+def experiment_name(profile: str, kind: str) -> str:
+    """The experiment config of a profile (``cpu``, ``paper``) and model kind (``recon``, ``multitask``).
+
+    Raises:
+        ValueError: for an unknown profile or kind.
+    """
+    if profile not in PROFILES or kind not in PROFILES[profile]:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)} and kind one of recon, multitask; "
+                         f"got {profile!r}, {kind!r}")
+    return PROFILES[profile][kind]
+
+
+def config_key(experiment: str, overrides: tuple[str, ...] = ()) -> tuple[str, object]:
+    """A hash of the composed training config (paths excluded), and the config itself."""
+    cfg = compose_train([f"experiment={experiment}", *overrides], run_dir="")
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for key in ("run_dir", "paths"):
+        plain.pop(key, None)
+    digest = hashlib.sha1(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return digest, cfg
+
+
+def trained_checkpoint(experiment: str, overrides: tuple[str, ...] = (), root: Path | None = None) -> Path:
+    """Best checkpoint of ``experiment``: from an earlier run of the very same config, else trained now.
+
+    Runs live in ``outputs/<experiment>/<config hash>/``; a run counts once it wrote ``DONE``.
+    """
+    from hetero_qc.train import run  # Lightning is only needed when training
+
+    digest, cfg = config_key(experiment, overrides)
+    run_dir = (root or REPO_ROOT / "outputs") / experiment / digest
+    done = run_dir / "DONE"
+    if not done.exists():
+        cfg.run_dir = str(run_dir)
+        run(cfg)
+        done.write_text(json.dumps({"experiment": experiment, "overrides": list(overrides)}))
+    best = run_dir / "checkpoints" / "best.ckpt"
+    return best if best.exists() else run_dir / "checkpoints" / "last.ckpt"

@@ -1,0 +1,66 @@
+"""Whole-volume prediction with MONAI sliding windows, and safe checkpoint loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from monai.inferers import sliding_window_inference
+from torch import Tensor, nn
+
+import hetero_qc
+from hetero_qc.models.networks import MultiTaskNet, NetOutput, output_channels, split_channels
+
+CHECKPOINT_FORMAT = 1
+
+
+@torch.no_grad()
+def predict(net: nn.Module, image: Tensor, roi_size: tuple[int, int, int], overlap: float = 0.25) -> NetOutput:
+    """Predict a whole volume ``(B, 1, D, H, W)`` window by window, blending with Gaussian weights.
+
+    Returns:
+        :class:`NetOutput` on the input grid (mean and log-variance, and for the multi-task network the
+        segmentation logits and task log-variance). ``sigma = exp(log_var / 2)``.
+    """
+    net.eval()
+    roi = tuple(min(r, s) for r, s in zip(roi_size, image.shape[2:]))
+    stacked = sliding_window_inference(image, roi, sw_batch_size=1, overlap=overlap, mode="gaussian",
+                                       predictor=lambda x: output_channels(net(x)).float())
+    return split_channels(stacked, isinstance(net, MultiTaskNet))
+
+
+def sigma(log_var: Tensor) -> Tensor:
+    """Standard deviation from a log-variance."""
+    return torch.exp(0.5 * log_var)
+
+
+def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load a trained network from a Lightning checkpoint without unpickling arbitrary objects.
+
+    Returns:
+        The network in eval mode and the checkpoint's hyper-parameters (plain dicts).
+
+    Raises:
+        ValueError: if the file is not a hetero_qc checkpoint, is of another format version, or its
+            weights do not fit the network it describes.
+    """
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for a corrupt or foreign file
+        raise ValueError(f"{path}: not a loadable checkpoint ({type(error).__name__}: {str(error)[:120]})") from None
+    meta = checkpoint.get("hetero_qc") if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not a hetero_qc checkpoint")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {meta.get('format')} (hetero_qc {meta.get('version')}); "
+                         f"this is hetero_qc {hetero_qc.__version__}, format {CHECKPOINT_FORMAT}")
+    hparams = checkpoint["hyper_parameters"]
+    net = instantiate(hparams["net"])
+    state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: weights do not fit the network it describes ({str(error)[:160]})") from None
+    return net.eval(), hparams

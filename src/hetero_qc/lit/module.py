@@ -1,0 +1,172 @@
+"""Lightning modules: corruption on the device, the paper's losses, per-volume evaluation.
+
+``HeteroModule`` holds everything the two tasks share (corruption, regression loss, evaluation);
+``ReconstructionModule`` and ``MultiTaskModule`` differ only in the segmentation term and metric.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+import hetero_qc
+from hetero_qc.data.datasets import Batch
+from hetero_qc.inference import CHECKPOINT_FORMAT, predict, sigma
+from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
+from hetero_qc.metrics import Metric, dice, key, psnr, sigma_error_spearman, ssim
+from hetero_qc.models.networks import NetOutput
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+class HeteroModule(L.LightningModule):
+    """Shared training and evaluation of the heteroscedastic networks.
+
+    Args (plain config dicts, instantiated here so that checkpoints describe themselves):
+        net: the network (``_target_`` a :mod:`hetero_qc.models` class).
+        corruption: the corruption pipeline applied to each training batch on its device.
+        val_corruption: the pipeline of the fixed, seeded validation and test corruptions.
+        optimizer: a ``_partial_`` optimizer (paper: Adam, lr 1e-4).
+        roi_size: sliding-window size for whole-volume evaluation.
+        beta: beta-NLL weight (0 is the paper's Eq. 1).
+        mean_warmup_steps: steps during which only the mean is trained (MSE), before the NLL.
+        val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
+        preprocessing: the data's preprocessing settings, kept in checkpoints so that inference on new
+            scans (the QC tool) prepares them exactly as in training.
+    """
+
+    def __init__(
+        self,
+        net: dict,
+        corruption: dict,
+        val_corruption: dict,
+        optimizer: dict,
+        roi_size: tuple[int, int, int] = (64, 64, 64),
+        beta: float = 0.0,
+        mean_warmup_steps: int = 0,
+        val_seed: int = 1234,
+        preprocessing: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
+                                   "val_corruption": _plain(val_corruption),
+                                   "optimizer": _plain(optimizer), "roi_size": list(roi_size), "beta": beta,
+                                   "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
+                                   "preprocessing": _plain(preprocessing)})
+        self.net = instantiate(self.hparams.net)
+        self.corruption = instantiate(self.hparams.corruption)
+        self.val_corruption = instantiate(self.hparams.val_corruption)
+
+    # --- the step ------------------------------------------------------------------------------
+
+    def corrupt(self, batch: Batch, generator: torch.Generator | None = None, validation: bool = False) -> Tensor:
+        """Corrupt the clean batch on its device, in float32 whatever the autocast."""
+        spacing = tuple(float(s) for s in batch.spacing[0])
+        pipeline = self.val_corruption if validation else self.corruption
+        with torch.autocast(self.device.type, enabled=False):
+            return pipeline(batch.image.float(), spacing, generator, batch.brain).image
+
+    def regression_loss(self, out: NetOutput, clean: Tensor) -> Tensor:
+        if self.global_step < self.hparams.mean_warmup_steps:
+            return torch.mean((out.mean.float() - clean) ** 2)
+        return heteroscedastic_nll(out.mean, out.log_var, clean, beta=self.hparams.beta)
+
+    def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
+        """Extra loss terms of the subclass (none here)."""
+        return out.mean.new_zeros(())
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        batch = Batch(*batch)
+        out = self.net(self.corrupt(batch))
+        loss = self.regression_loss(out, batch.image) + self.task_loss(out, batch)
+        self.log(key("train", Metric.LOSS), loss, prog_bar=True, batch_size=batch.image.shape[0])
+        return loss
+
+    # --- evaluation, per volume ---------------------------------------------------------------
+
+    def evaluate(self, batch: Batch, batch_idx: int, stage: str) -> None:
+        batch = Batch(*batch)
+        generator = torch.Generator(device=self.device).manual_seed(self.hparams.val_seed + batch_idx)
+        corrupted = self.corrupt(batch, generator, validation=True)
+        out = predict(self.net, corrupted, tuple(self.hparams.roi_size))
+        clean, head = batch.image, batch.head
+        error = out.mean - clean
+        metrics = {
+            Metric.NLL: heteroscedastic_nll(out.mean, out.log_var, clean, head),
+            Metric.PSNR_INPUT: psnr(corrupted, clean),
+            Metric.PSNR_RECON: psnr(out.mean, clean),
+            Metric.SSIM_RECON: ssim(out.mean, clean),
+            Metric.SPEARMAN: sigma_error_spearman(sigma(out.log_var), error, head),
+            Metric.MAX_ERROR: error[head].abs().max(),
+            **self.task_metrics(out, batch),
+        }
+        for metric, value in metrics.items():
+            self.log(key(stage, metric), value, batch_size=1, sync_dist=True)
+        if batch_idx == 0 and stage == "val":
+            self.save_panel(corrupted, out)
+
+    def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
+        return {}
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self.evaluate(batch, batch_idx, "test")
+
+    def save_panel(self, corrupted: Tensor, out: NetOutput) -> None:
+        """Mid-slice panel (input, reconstruction, sigma, and segmentation maps) in the run folder."""
+        if self.trainer is None or not self.trainer.is_global_zero or self.trainer.sanity_checking:
+            return
+        maps = {"input": corrupted, "reconstruction": out.mean, "sigma": sigma(out.log_var)}
+        if out.seg_logits is not None:
+            maps["CGM probability"] = out.seg_logits.softmax(1)[:, 1:]
+            maps["sigma_s"] = sigma(out.seg_log_var)
+        figure, axes = plt.subplots(1, len(maps), figsize=(3 * len(maps), 3.2))
+        for ax, (name, volume) in zip(axes, maps.items()):
+            ax.imshow(volume[0, 0, volume.shape[2] // 2].float().cpu().T, cmap="gray" if "sigma" not in name
+                      else "magma", origin="lower")
+            ax.set_title(name)
+            ax.axis("off")
+        folder = Path(self.trainer.default_root_dir) / "panels"
+        folder.mkdir(parents=True, exist_ok=True)
+        figure.tight_layout()
+        figure.savefig(folder / f"step_{self.global_step:06d}.png", dpi=80)
+        plt.close(figure)
+
+    # --- optimisation and checkpoints -----------------------------------------------------------
+
+    def configure_optimizers(self):
+        return instantiate(self.hparams.optimizer)(params=self.parameters())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["hetero_qc"] = {"format": CHECKPOINT_FORMAT, "version": hetero_qc.__version__,
+                                   "module": type(self).__name__}
+
+
+class ReconstructionModule(HeteroModule):
+    """Heteroscedastic reconstruction only (paper Section 4)."""
+
+
+class MultiTaskModule(HeteroModule):
+    """Reconstruction plus CGM segmentation with a learned task uncertainty (paper Section 5, Eq. 3)."""
+
+    def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
+        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm)
+
+    def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
+        # Dice on the clean scan: the segmentation the network would give a good acquisition.
+        clean_out = predict(self.net, batch.image, tuple(self.hparams.roi_size))
+        return {Metric.DICE_CGM: dice(clean_out.seg_logits.argmax(1, keepdim=True) == 1, batch.cgm)}

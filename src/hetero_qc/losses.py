@@ -1,0 +1,58 @@
+"""Losses of the paper (Shaw et al. 2020, Eqs. 1-3), optionally over a mask.
+
+All take ``(input..., target)`` shaped ``(B, C, D, H, W)`` and return the mean over the (masked) voxels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean()
+    weights = mask.to(values.dtype).expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1)
+
+
+def heteroscedastic_nll(
+    mean: Tensor, log_var: Tensor, target: Tensor, mask: Tensor | None = None, beta: float = 0.0
+) -> Tensor:
+    """Eq. 1: ``1/2 exp(-s) (y - f)^2 + 1/2 s`` per voxel, ``s = log sigma^2``; mean over ``mask``.
+
+    Args:
+        mean: ``f``, ``(B, 1, D, H, W)``.
+        log_var: ``s``, same shape.
+        target: clean image ``y``, same shape.
+        mask: optional boolean voxels to average over.
+        beta: beta-NLL (Seitzer et al., ICLR 2022): each voxel's loss is weighted by a stop-gradient
+            ``sigma^(2 beta)``, so high-variance voxels keep a gradient on their mean. 0 is Eq. 1.
+
+    Raises:
+        ValueError: if ``beta`` is outside [0, 1].
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    mean, log_var, target = mean.float(), log_var.float(), target.float()
+    nll = 0.5 * torch.exp(-log_var) * (target - mean) ** 2 + 0.5 * log_var
+    if beta > 0:
+        nll = nll * torch.exp(beta * log_var.detach())
+    return _masked_mean(nll, mask)
+
+
+def uncertainty_weighted_ce(
+    logits: Tensor, log_var: Tensor, target: Tensor, mask: Tensor | None = None
+) -> Tensor:
+    """Eq. 2: ``exp(-s_s) CE + 1/2 s_s`` per voxel (Kendall et al. 2018), ``s_s = log sigma_s^2``.
+
+    Args:
+        logits: ``(B, K, D, H, W)`` class scores.
+        log_var: ``(B, 1, D, H, W)`` task log-variance.
+        target: ``(B, 1, D, H, W)`` integer (or boolean) class of each voxel.
+        mask: optional boolean voxels to average over.
+    """
+    ce = F.cross_entropy(logits.float(), target[:, 0].long(), reduction="none").unsqueeze(1)
+    log_var = log_var.float()
+    return _masked_mean(torch.exp(-log_var) * ce + 0.5 * log_var, mask)

@@ -1,0 +1,103 @@
+"""Heteroscedastic reconstruction and multi-task networks (plain torch, no Lightning).
+
+Shaw et al. 2020, Fig 2 and Fig 6: a 3D U-Net regresses the clean image through a residual
+connection from its input, with a second head for the per-voxel log-variance ``s = log sigma^2``;
+the multi-task variant shares the encoder with a second decoder that segments cortical grey matter
+and predicts its own per-voxel log-variance.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hetero_qc.models.unet import UNetConfig, decode, drop_encoder, encode
+
+
+class NetOutput(NamedTuple):
+    """Network outputs, each ``(B, C, D, H, W)``; the segmentation fields are ``None`` without that task."""
+
+    mean: Tensor  # (B, 1, ...) reconstructed image
+    log_var: Tensor  # (B, 1, ...) s = log sigma^2 of the reconstruction
+    seg_logits: Tensor | None = None  # (B, 2, ...) background / CGM
+    seg_log_var: Tensor | None = None  # (B, 1, ...) task log-variance
+
+
+def soft_clamp(x: Tensor, low: float, high: float) -> Tensor:
+    """Smoothly bound ``x`` to ``(low, high)``: about the identity well inside, flat outside.
+
+    ``low + softplus(x - low) - softplus(x - high)``; keeps ``exp(+-s)`` finite in fp16 and stops the
+    network "giving up" on voxels with an unbounded variance.
+    """
+    return low + F.softplus(x - low) - F.softplus(x - high)
+
+
+def check_bounds(bounds: tuple[float, float], name: str) -> tuple[float, float]:
+    low, high = (float(b) for b in bounds)
+    if not low < high or high > 11 or low < -16:  # exp(16) is near fp16's limit
+        raise ValueError(f"{name} must be (low, high) with -16 <= low < high <= 11, got {bounds}")
+    return low, high
+
+
+class ReconstructionNet(nn.Module):
+    """Residual heteroscedastic U-Net: ``mean = x + f(x)``, ``log_var = soft_clamp(g(x))``.
+
+    Args:
+        unet: backbone settings.
+        log_var_bounds: bounds of ``s = log sigma^2`` (intensities in [0, 1] make ``(-10, 2)`` ample).
+
+    Raises:
+        ValueError: for bad backbone settings or bounds; at call time, for input sides that do not
+            divide by the total stride.
+    """
+
+    def __init__(self, unet: UNetConfig, log_var_bounds: tuple[float, float] = (-10.0, 2.0)) -> None:
+        super().__init__()
+        self.unet = unet
+        self.log_var_bounds = check_bounds(log_var_bounds, "log_var_bounds")
+        self.net = unet.build(out_channels=2)
+
+    def _regression(self, x: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
+        return x + raw[:, :1], soft_clamp(raw[:, 1:2], *self.log_var_bounds)
+
+    def forward(self, x: Tensor) -> NetOutput:
+        """``x``: ``(B, 1, D, H, W)``."""
+        self.unet.check_input(x.shape[2:])
+        return NetOutput(*self._regression(x, self.net(x)))
+
+
+class MultiTaskNet(ReconstructionNet):
+    """One shared encoder, two decoders: heteroscedastic regression, and CGM segmentation with a
+    per-voxel task log-variance (Kendall et al. 2018)."""
+
+    def __init__(
+        self,
+        unet: UNetConfig,
+        log_var_bounds: tuple[float, float] = (-10.0, 2.0),
+        seg_log_var_bounds: tuple[float, float] = (-6.0, 6.0),
+    ) -> None:
+        super().__init__(unet, log_var_bounds)
+        self.seg_log_var_bounds = check_bounds(seg_log_var_bounds, "seg_log_var_bounds")
+        self.seg_decoder = drop_encoder(unet.build(out_channels=3))
+
+    def forward(self, x: Tensor) -> NetOutput:
+        self.unet.check_input(x.shape[2:])
+        h, skips = encode(self.net, x)
+        mean, log_var = self._regression(x, decode(self.net, h, skips))
+        seg = decode(self.seg_decoder, h, skips)
+        return NetOutput(mean, log_var, seg[:, :2], soft_clamp(seg[:, 2:3], *self.seg_log_var_bounds))
+
+
+def output_channels(out: NetOutput) -> Tensor:
+    """Concatenate the present fields along channels (for sliding-window blending)."""
+    return torch.cat([t for t in out if t is not None], dim=1)
+
+
+def split_channels(stacked: Tensor, multitask: bool) -> NetOutput:
+    """Inverse of :func:`output_channels`."""
+    if multitask:
+        return NetOutput(stacked[:, :1], stacked[:, 1:2], stacked[:, 2:4], stacked[:, 4:5])
+    return NetOutput(stacked[:, :1], stacked[:, 1:2])

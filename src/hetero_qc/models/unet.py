@@ -1,0 +1,83 @@
+"""The 3D U-Net backbone (MONAI ``DynUNet``, nnU-Net defaults) with its settings checked up front."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from monai.networks.nets import DynUNet
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Backbone settings. ``filters[i]``, ``kernels[i]`` and ``strides[i]`` belong to level ``i``;
+    level 0 keeps full resolution (stride 1), each further level halves it (stride 2).
+
+    Raises:
+        ValueError: if the lists differ in length, have fewer than 2 levels, or hold bad values.
+    """
+
+    filters: Sequence[int] = (16, 32, 64, 128, 256)
+    kernels: Sequence[int] = (3, 3, 3, 3, 3)
+    strides: Sequence[int] = (1, 2, 2, 2, 2)
+    norm: str = "instance"
+    act: tuple = field(default=("leakyrelu", {"inplace": True, "negative_slope": 0.01}))
+
+    def __post_init__(self) -> None:
+        for name in ("filters", "kernels", "strides"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        lengths = {len(self.filters), len(self.kernels), len(self.strides)}
+        if len(lengths) != 1 or len(self.filters) < 2:
+            raise ValueError(f"filters, kernels and strides need one entry per level (>= 2 levels), got "
+                             f"{len(self.filters)}, {len(self.kernels)}, {len(self.strides)}")
+        if self.strides[0] != 1 or any(s < 1 for s in self.strides):
+            raise ValueError(f"strides must start with 1 and be positive, got {self.strides}")
+        if any(f < 1 for f in self.filters) or any(k < 1 or k % 2 == 0 for k in self.kernels):
+            raise ValueError(f"filters must be positive and kernels odd, got {self.filters}, {self.kernels}")
+
+    @property
+    def total_stride(self) -> int:
+        """Factor by which the deepest level is smaller than the input; input sides must divide by it."""
+        return math.prod(self.strides)
+
+    def check_input(self, shape: Sequence[int]) -> None:
+        """Raise ``ValueError`` unless every spatial side in ``shape`` divides by :attr:`total_stride`."""
+        if any(s % self.total_stride for s in shape):
+            raise ValueError(f"input sides {tuple(shape)} must divide by the network's total stride "
+                             f"{self.total_stride}")
+
+    def build(self, out_channels: int) -> DynUNet:
+        """A ``DynUNet`` with one input channel and ``out_channels`` outputs."""
+        return DynUNet(
+            spatial_dims=3, in_channels=1, out_channels=out_channels, kernel_size=list(self.kernels),
+            strides=list(self.strides), upsample_kernel_size=list(self.strides[1:]),
+            filters=list(self.filters), norm_name=self.norm, act_name=self.act, res_block=False,
+        )
+
+
+def encode(net: DynUNet, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Run ``net``'s encoder: the bottleneck output and the skip features, shallowest first.
+
+    Mirrors ``DynUNet``'s recursive skip layers, so that several decoders can share one encoder pass.
+    """
+    skips = []
+    h = x
+    for down in [net.input_block, *net.downsamples]:
+        h = down(h)
+        skips.append(h)
+    return net.bottleneck(h), skips
+
+
+def decode(net: DynUNet, h: Tensor, skips: list[Tensor]) -> Tensor:
+    """Run ``net``'s decoder and output block on the encoder's results."""
+    for up, skip in zip(net.upsamples, reversed(skips)):
+        h = up(h, skip)
+    return net.output_block(h)
+
+
+def drop_encoder(net: DynUNet) -> nn.Module:
+    """Keep only the decoder of ``net`` (its encoder is shared with another network)."""
+    net.input_block = net.downsamples = net.bottleneck = net.skip_layers = None
+    return net

@@ -1,0 +1,98 @@
+"""Calibrate the verdict cut-offs on the validation split, and ship a trained model with them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+
+from hetero_qc.corruption import RandomMotion
+from hetero_qc.evaluation.experiment import Trained
+from hetero_qc.evaluation.predictions import noisy_copies, partial_noise, predict_copies
+from hetero_qc.qc.scoring import scan_scores
+from hetero_qc.qc.verdict import Cutoffs, youden_threshold
+
+DICE_DROP = 0.05  # a corrupted copy whose CGM Dice falls by more than this is algorithmically damaged
+
+
+def _dice(out, scan) -> float:
+    cgm = out.seg_logits.argmax(1, keepdim=True) == 1
+    return float(2 * (cgm & scan.cgm[None]).sum() / (cgm.sum() + scan.cgm.sum()).clamp_min(1))
+
+
+def validation_scores(model: Trained, seed: int = 0) -> pd.DataFrame:
+    """Scores and CGM Dice of every validation scan, clean and under graded corruptions."""
+    pipeline = instantiate(model.hparams["val_corruption"])
+    rows = []
+    for index, scan in enumerate(model.val_scans):
+        clean = scan.image[None]
+        generator = torch.Generator().manual_seed(seed + index)
+        variants = {
+            "clean": clean,
+            "val_pipeline": pipeline(clean, scan.spacing, generator, scan.brain[None]).image,
+            "partial_noise": partial_noise(clean, scan.brain[None], "outside_brain", -5.0, seed + index),
+            "motion_moderate": RandomMotion(degrees=5, translation=5)(clean, scan.spacing, generator).image,
+            "motion_severe": RandomMotion(degrees=10, translation=10)(clean, scan.spacing, generator).image,
+            "noise_0db": noisy_copies(clean, [0.0], seed + index),
+        }
+        for copy in predict_copies(model.net, torch.cat(list(variants.values())), list(variants), model.roi_size):
+            scores = scan_scores(scan, copy.out)
+            rows.append({"subject": scan.subject, "variant": copy.label, "sigma_r": scores.sigma_r,
+                         "sigma_s": scores.sigma_s, "dice": _dice(copy.out, scan)})
+    table = pd.DataFrame(rows)
+    clean_dice = table[table["variant"] == "clean"].set_index("subject")["dice"]
+    table["damaged"] = table["dice"] < table["subject"].map(clean_dice) - DICE_DROP
+    return table
+
+
+def calibrate_cutoffs(table: pd.DataFrame) -> Cutoffs:
+    """Youden-optimal cut-offs: sigma_r separates corrupted from clean copies; sigma_s separates copies
+    whose segmentation was damaged (Dice drop > 0.05) from the rest.
+
+    Raises:
+        ValueError: if the validation copies hold no damaged segmentation to calibrate sigma_s on.
+    """
+    clean = table["variant"] == "clean"
+    sigma_r = youden_threshold(table.loc[~clean, "sigma_r"].to_numpy(), table.loc[clean, "sigma_r"].to_numpy())
+    damaged = table["damaged"].to_numpy()
+    if not damaged.any():
+        raise ValueError("no validation copy had its segmentation damaged: cannot calibrate the sigma_s cut-off")
+    sigma_s = youden_threshold(table.loc[damaged, "sigma_s"].to_numpy(), table.loc[~damaged, "sigma_s"].to_numpy())
+    method = (f"Youden-optimal on {int(clean.sum())} validation scans and {int((~clean).sum())} corrupted copies: "
+              f"sigma_r separates corrupted from clean; sigma_s separates copies whose CGM Dice fell by more than "
+              f"{DICE_DROP} ({int(damaged.sum())} copies) from the rest")
+    return Cutoffs(sigma_r, sigma_s, method)
+
+
+def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
+    """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs, the validation
+    scores, and the run's config and metrics into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = torch.load(model.checkpoint, map_location="cpu", weights_only=True)
+    slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
+    slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
+    tmp = out_dir / "model.ckpt.tmp"
+    torch.save(slim, tmp)
+    tmp.replace(out_dir / "model.ckpt")
+    table = validation_scores(model)
+    table.to_csv(out_dir / "validation_scores.csv", index=False)
+    cutoffs = calibrate_cutoffs(table)
+    cutoffs.save(out_dir / "cutoffs.json")
+    for name in ("config.yaml", "metrics.csv", "split.json"):
+        if (run_dir / name).exists():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    return cutoffs
+
+
+def confusion(table: pd.DataFrame, cutoffs: Cutoffs, variants: tuple[str, ...]) -> pd.DataFrame:
+    """Verdict counts per variant (rows) for the scores in ``table``."""
+    from hetero_qc.qc.verdict import ScanScores
+
+    verdicts = table.apply(lambda r: cutoffs.verdict(ScanScores(r["sigma_r"], r["sigma_s"], np.nan)), axis=1)
+    subset = table.assign(verdict=verdicts)
+    subset = subset[subset["variant"].isin(variants)]
+    return pd.crosstab(subset["variant"], subset["verdict"])

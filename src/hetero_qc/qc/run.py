@@ -1,0 +1,81 @@
+"""``hetero-qc qc``: score every input, write maps, ``qc.csv``, ``qc.json`` and ``report.html``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from hetero_qc.inference import load_network
+from hetero_qc.paths import REPO_ROOT
+from hetero_qc.qc.inputs import expand_inputs
+from hetero_qc.qc.report import render
+from hetero_qc.qc.scoring import score_file
+from hetero_qc.qc.verdict import Cutoffs
+
+DEFAULT_MODEL = REPO_ROOT / "models" / "default" / "model.ckpt"
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available")
+    return torch.device(name)
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"{folder}: cannot write the output folder ({error.strerror})") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto") -> int:
+    """Score ``inputs``; returns 0 when every scan was scored, 1 when some failed.
+
+    Raises:
+        ValueError: for problems that stop the whole run (model, cut-offs, output folder, device).
+    """
+    _writable(out_dir)
+    target = _device(device)
+    net, hparams = load_network(model, map_location=target)
+    if "preprocessing" not in hparams or hparams["net"]["_target_"].split(".")[-1] != "MultiTaskNet":
+        raise ValueError(f"{model}: the QC tool needs a multi-task model trained with its preprocessing settings")
+    cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json")
+    net.to(target)
+    items = expand_inputs(inputs)
+    scored, failures = [], []
+    for item in tqdm(items, desc="scoring", unit="scan", file=sys.stderr):
+        try:
+            if item.problem:
+                raise ValueError(f"{item.path}: {item.problem}")
+            scored.append(score_file(net, hparams, cutoffs, item.name, item.path, out_dir, target))
+        except ValueError as error:
+            failures.append(str(error))
+            tqdm.write(f"hetero-qc: {error}", file=sys.stderr)
+    rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores),
+             **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
+    columns = ["scan", "verdict", "sigma_r", "sigma_s", "predicted_error"]
+    _write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in
+                                                                      ("recon", "sigma", "cgm", "sigma_seg")]).to_csv(index=False))
+    _write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "scans": rows,
+                                                 "failures": failures}, indent=1))
+    _write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))
+    return 1 if failures else 0

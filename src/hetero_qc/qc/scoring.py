@@ -1,0 +1,93 @@
+"""Score one scan: the training preprocessing, whole-volume inference, maps on the scan's own grid,
+scan scores and a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchio as tio
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from hetero_qc.data import Preprocessing, Scan, ScanRecord, preprocess
+from hetero_qc.data.nifti import load_volume, save_volume
+from hetero_qc.inference import predict, sigma
+from hetero_qc.models.networks import NetOutput
+from hetero_qc.qc.verdict import Cutoffs, ScanScores
+
+MAX_ANISOTROPY = 4.0  # largest / smallest voxel side
+MAX_FOV_MM = 400.0  # a head needs ~250 mm; beyond this it is a body scan or a broken header
+MAPS = ("recon", "sigma", "cgm", "sigma_seg")
+
+
+@dataclass(frozen=True)
+class ScoredScan:
+    """A scored scan: its scores, the map files written, and the mid-slices for the report."""
+
+    name: str
+    scores: ScanScores
+    verdict: str
+    files: dict[str, Path]
+    slices: dict[str, np.ndarray]
+
+
+def check_geometry(path: Path, shape: tuple[int, ...], spacing: tuple[float, ...]) -> None:
+    """Raise ``ValueError`` naming ``path`` for a voxel grid the tool cannot score reliably."""
+    if min(spacing) <= 0:
+        raise ValueError(f"{path}: voxel size {spacing} is not positive")
+    if max(spacing) / min(spacing) > MAX_ANISOTROPY:
+        sides = "x".join(f"{s:g}" for s in spacing)
+        raise ValueError(f"{path}: voxels of {sides} mm are too anisotropic (max/min > {MAX_ANISOTROPY:g}) "
+                         "to resample into a 3D volume reliably")
+    fov = [n * s for n, s in zip(shape, spacing)]
+    if max(fov) > MAX_FOV_MM:
+        raise ValueError(f"{path}: field of view {max(fov):.0f} mm exceeds {MAX_FOV_MM:.0f} mm; is this a head T1?")
+    if min(shape) < 8:
+        raise ValueError(f"{path}: {shape} is not a 3D volume (a side under 8 voxels)")
+
+
+def scan_scores(scan: Scan, out: NetOutput) -> ScanScores:
+    """Visual quality (median sigma_r over the head), algorithmic quality (mean sigma_s over the
+    predicted cortex) and the predicted recoverable error (mean sigma_r^2 over the head)."""
+    head = scan.head[None]
+    s_r = sigma(out.log_var)
+    cgm = out.seg_logits.argmax(1, keepdim=True) == 1
+    region = cgm if cgm.any() else head
+    return ScanScores(sigma_r=float(s_r[head].median()), sigma_s=float(sigma(out.seg_log_var)[region].mean()),
+                      predicted_error=float((s_r[head] ** 2).mean()))
+
+
+def _to_native(volume: Tensor, scan: Scan, reference: tio.ScalarImage, label: bool = False) -> np.ndarray:
+    """Resample a map ``(1, 1, D, H, W)`` on the preprocessed grid back onto the scan's own grid."""
+    image = (tio.LabelMap if label else tio.ScalarImage)(tensor=volume[0].float(), affine=scan.affine)
+    return tio.Resample(reference)(image).data[0].numpy()
+
+
+def score_file(net: nn.Module, hparams: dict, cutoffs: Cutoffs, name: str, path: Path, out_dir: Path,
+               device: torch.device) -> ScoredScan:
+    """Score ``path`` and write its maps into ``out_dir`` (atomically, one file per map).
+
+    Raises:
+        ValueError: naming the file, for input the tool cannot score or an output it cannot write.
+    """
+    data, affine, spacing = load_volume(path)
+    check_geometry(path, data.shape, spacing)
+    settings: Preprocessing = instantiate(hparams["preprocessing"])
+    scan = preprocess(ScanRecord(name, path), settings)
+    out = predict(net, scan.image[None].to(device), tuple(hparams["roi_size"]))
+    out = NetOutput(*(t.float().cpu() for t in out))
+    scores = scan_scores(scan, out)
+    reference = tio.ScalarImage(tensor=data[None], affine=affine)
+    maps = {"recon": out.mean, "sigma": sigma(out.log_var), "cgm": out.seg_logits.softmax(1)[:, 1:],
+            "sigma_seg": sigma(out.seg_log_var)}
+    files = {}
+    for key, volume in maps.items():
+        files[key] = out_dir / f"{name}_{key}.nii.gz"
+        save_volume(_to_native(volume, scan, reference), affine, files[key])
+    middle = scan.image.shape[1] // 2
+    slices = {"input": scan.image[0, middle].numpy(), "sigma": maps["sigma"][0, 0, middle].numpy(),
+              "cgm": maps["cgm"][0, 0, middle].numpy(), "sigma_seg": maps["sigma_seg"][0, 0, middle].numpy()}
+    return ScoredScan(name, scores, cutoffs.verdict(scores), files, slices)

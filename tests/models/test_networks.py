@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
+from hetero_qc.models.unet import decode, encode
+
+TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 16), (8, 16, 24)])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_reconstruction_shapes_and_residual(shape, batch):
+    net = ReconstructionNet(TINY)
+    x = torch.rand(batch, 1, *shape)
+    out = net(x)
+    assert out.mean.shape == out.log_var.shape == x.shape and out.seg_logits is None
+    torch.nn.init.zeros_(net.net.output_block.conv.conv.weight)
+    torch.nn.init.zeros_(net.net.output_block.conv.conv.bias)
+    torch.testing.assert_close(net(x).mean, x)  # a zero residual returns the input
+
+
+def test_multitask_shares_one_encoder_pass():
+    net = MultiTaskNet(TINY)
+    out = net(torch.rand(2, 1, 16, 16, 16))
+    assert out.seg_logits.shape == (2, 2, 16, 16, 16) and out.seg_log_var.shape == (2, 1, 16, 16, 16)
+    assert net.seg_decoder.input_block is None  # the second decoder has no encoder of its own
+    encoder = {id(p) for p in net.net.input_block.parameters()}
+    assert not encoder & {id(p) for p in net.seg_decoder.parameters()}
+
+
+def test_encode_decode_equals_dynunet_forward():
+    net = TINY.build(out_channels=2).eval()
+    x = torch.rand(1, 1, 16, 16, 16)
+    torch.testing.assert_close(decode(net, *encode(net, x)), net(x))
+
+
+def test_log_variance_is_bounded():
+    assert soft_clamp(torch.tensor([-1e4, 1e4]), -10, 2).tolist() == pytest.approx([-10, 2], abs=1e-3)
+    assert soft_clamp(torch.tensor([-4.0]), -10, 2).item() == pytest.approx(-4.0, abs=0.01)
+
+
+def test_input_must_divide_by_total_stride():
+    with pytest.raises(ValueError, match="total stride 4"):
+        ReconstructionNet(TINY)(torch.rand(1, 1, 18, 16, 16))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"filters": (4, 8), "kernels": (3, 3, 3), "strides": (1, 2, 2)}, "one entry per level"),
+    ({"filters": (4, 8), "kernels": (3, 3), "strides": (2, 2)}, "strides"),
+    ({"filters": (4, 8), "kernels": (3, 4), "strides": (1, 2)}, "kernels odd"),
+])
+def test_bad_backbone_settings_raise_before_building(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        UNetConfig(**kwargs)
+
+
+def test_bad_bounds_raise():
+    with pytest.raises(ValueError, match="log_var_bounds"):
+        ReconstructionNet(TINY, log_var_bounds=(2, -10))

@@ -1,0 +1,124 @@
+"""The QC tool end to end on a tiny model trained for a few steps (the shipped one is tested in
+test_shipped_model when present), with every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hetero_qc.cli import main
+from hetero_qc.qc.verdict import DEGRADED, EXCLUDE, OK, Cutoffs, ScanScores, youden_threshold
+from hetero_qc.train import run
+from tests.conftest import make_phantom
+from tests.test_train import config
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    run(config(folder, "multitask_cpu", ["trainer.max_steps=2", "test=false"]))
+    checkpoint = folder / "checkpoints" / "last.ckpt"
+    Cutoffs(0.05, 0.5, "test").save(checkpoint.parent / "cutoffs.json")
+    return checkpoint
+
+
+def write(path, data, zooms=(2.0, 2.0, 2.0), affine=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    affine = np.diag([*zooms, 1.0]) if affine is None else affine
+    nib.save(nib.Nifti1Image(np.asarray(data, np.float32), affine), path)
+    return path
+
+
+def head(n=40):
+    return make_phantom(n)[0, 0].numpy() * 900
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_scores_good_scans_of_any_orientation_and_reports(model, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    write(inputs / "a.nii.gz", head())
+    oblique = np.array([[0, 0, 1.5, 0], [-1.5, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 0, 1]], float)  # PSR-like
+    write(inputs / "b.nii", head(36), affine=oblique)
+    before = digest(inputs)
+    out = tmp_path / "out"
+    assert main(["qc", str(inputs), "--out", str(out), "--model", str(model)]) == 0
+    assert digest(inputs) == before  # inputs untouched
+    table = pd.read_csv(out / "qc.csv")
+    assert list(table["scan"]) == ["a", "b"] and set(table["verdict"]) <= {OK, DEGRADED, EXCLUDE}
+    for name, shape in (("a", (40, 40, 40)), ("b", (36, 36, 36))):
+        for key in ("recon", "sigma", "cgm", "sigma_seg"):
+            image = nib.load(out / f"{name}_{key}.nii.gz")
+            assert image.shape == shape  # maps on the scan's own grid
+    assert np.allclose(nib.load(out / "b_sigma.nii.gz").affine, oblique)
+    assert json.loads((out / "qc.json").read_text())["failures"] == []
+    assert "<img src='data:image/png;base64," in (out / "report.html").read_text()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+BAD = {
+    "notes.txt": ("text", "not a NIfTI"),
+    "truncated.nii.gz": ("truncated", "cannot be read"),
+    "constant.nii.gz": (np.full((32, 32, 32), 7.0), "constant"),
+    "nan.nii.gz": (np.where(np.arange(32**3).reshape(32, 32, 32) == 5, np.nan, 1.0), "NaN"),
+    "flat.nii.gz": (np.ones((32, 32)), "3D"),
+    "series.nii.gz": (np.ones((16, 16, 16, 3)), "3D"),
+    "anisotropic.nii.gz": ((np.ones((32, 32, 8)), (1.0, 1.0, 8.0)), "anisotropic"),
+    "body.nii.gz": ((np.ones((300, 300, 40)), (2.0, 2.0, 2.0)), "field of view"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_gives_one_line_and_others_are_still_scored(model, tmp_path, capsys, name):
+    inputs = tmp_path / "in"
+    good = write(inputs / "good.nii.gz", head())
+    kind, message = BAD[name]
+    bad = inputs / name
+    if isinstance(kind, str) and kind == "text":
+        bad.write_text("hello")
+    elif isinstance(kind, str):
+        bad.write_bytes(gzip.compress(good.read_bytes())[:300])
+    elif isinstance(kind, tuple):
+        write(bad, kind[0], zooms=kind[1])
+    else:
+        write(bad, kind)
+    out = tmp_path / "out"
+    assert main(["qc", str(good), str(bad), "--out", str(out), "--model", str(model)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hetero-qc:")]
+    assert len(errors) == 1 and name in errors[0] and message in errors[0]
+    assert list(pd.read_csv(out / "qc.csv")["scan"]) == ["good"]
+
+
+def test_unwritable_output_and_bad_models_fail_clearly(model, tmp_path, capsys):
+    scan = write(tmp_path / "a.nii.gz", head())
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["qc", str(scan), "--out", str(blocker / "sub"), "--model", str(model)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    tampered = tmp_path / "m" / "model.ckpt"
+    tampered.parent.mkdir()
+    tampered.write_bytes(model.read_bytes()[:5000])
+    assert main(["qc", str(scan), "--out", str(tmp_path / "o"), "--model", str(tampered)]) == 2
+    assert "not a loadable checkpoint" in capsys.readouterr().err
+    other = torch.load(model, weights_only=True)
+    other["hetero_qc"]["format"] = 99
+    torch.save(other, tampered)
+    assert main(["qc", str(scan), "--out", str(tmp_path / "o"), "--model", str(tampered)]) == 2
+    assert "format 99" in capsys.readouterr().err
+
+
+def test_verdict_logic_and_youden():
+    cut = Cutoffs(sigma_r=0.1, sigma_s=0.2)
+    assert cut.verdict(ScanScores(0.05, 0.1, 0)) == OK
+    assert cut.verdict(ScanScores(0.3, 0.1, 0)) == DEGRADED
+    assert cut.verdict(ScanScores(0.05, 0.3, 0)) == EXCLUDE
+    assert youden_threshold(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == pytest.approx(2.5)

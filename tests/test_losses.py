@@ -1,0 +1,49 @@
+import math
+
+import pytest
+import torch
+
+from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
+
+
+def test_nll_closed_form():
+    mean, target = torch.zeros(1, 1, 2, 2, 2), torch.full((1, 1, 2, 2, 2), 2.0)
+    log_var = torch.full_like(mean, math.log(4.0))
+    # 1/2 * (4 / 4) + 1/2 * log 4
+    assert heteroscedastic_nll(mean, log_var, target).item() == pytest.approx(0.5 + 0.5 * math.log(4.0))
+
+
+def test_nll_matches_torch_gaussian_nll():
+    g = torch.Generator().manual_seed(0)
+    mean, target = torch.randn(2, 1, 4, 4, 4, generator=g), torch.randn(2, 1, 4, 4, 4, generator=g)
+    log_var = torch.randn(2, 1, 4, 4, 4, generator=g)
+    reference = torch.nn.GaussianNLLLoss(eps=0.0)(mean, target, log_var.exp())
+    assert heteroscedastic_nll(mean, log_var, target).item() == pytest.approx(reference.item(), rel=1e-5)
+
+
+def test_nll_is_minimised_at_sigma2_equal_residual2():
+    residual = 0.3
+    s = torch.linspace(-8, 2, 2001)
+    losses = torch.stack([heteroscedastic_nll(torch.zeros(1, 1, 1, 1, 1), v.reshape(1, 1, 1, 1, 1),
+                                              torch.full((1, 1, 1, 1, 1), residual)) for v in s])
+    assert s[losses.argmin()].exp().item() == pytest.approx(residual**2, rel=0.02)
+
+
+def test_nll_mask_and_beta():
+    mean, log_var = torch.zeros(1, 1, 2, 1, 1), torch.zeros(1, 1, 2, 1, 1)
+    target = torch.tensor([1.0, 100.0]).reshape(1, 1, 2, 1, 1)
+    mask = torch.tensor([True, False]).reshape(1, 1, 2, 1, 1)
+    assert heteroscedastic_nll(mean, log_var, target, mask).item() == pytest.approx(0.5)
+    # at s = 0 the beta weight is 1: same value, different gradient elsewhere
+    assert heteroscedastic_nll(mean, log_var, target, mask, beta=0.5).item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="beta"):
+        heteroscedastic_nll(mean, log_var, target, beta=2)
+
+
+def test_weighted_ce_closed_form():
+    logits = torch.zeros(1, 2, 1, 1, 1)  # CE = log 2
+    target = torch.ones(1, 1, 1, 1, 1, dtype=torch.long)
+    s = torch.full((1, 1, 1, 1, 1), 1.0)
+    expected = math.exp(-1.0) * math.log(2) + 0.5
+    assert uncertainty_weighted_ce(logits, s, target).item() == pytest.approx(expected)
+    assert uncertainty_weighted_ce(logits, torch.zeros_like(s), target).item() == pytest.approx(math.log(2))
