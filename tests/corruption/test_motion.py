@@ -74,3 +74,12 @@ def test_bad_arguments_name_themselves(kwargs, name):
 def test_bad_batch_shape_raises(phantom):
     with pytest.raises(ValueError, match="images"):
         RandomMotion()(phantom[0])
+
+
+def test_phase_axis_is_any_axis(phantom):
+    # Acquiring lines along axis 0 of a volume is acquiring them along axis 2 of its transpose.
+    translation = [[3.0, -1.0, 2.0], [-2.0, 2.5, 1.0]]
+    along_0 = motion(phantom, params(NONE, translation, [0.3, 0.7]), phase_axis=0)
+    swapped = [[t[2], t[1], t[0]] for t in translation]
+    along_2 = motion(phantom.transpose(2, 4), params(NONE, swapped, [0.3, 0.7]), phase_axis=2)
+    torch.testing.assert_close(along_0, along_2.transpose(2, 4), atol=1e-5, rtol=0)

@@ -87,10 +87,14 @@ def segment_poses(times: Tensor, n_lines: int) -> Tensor:
     return torch.where(first, centre[:, None].expand_as(segment), pose)
 
 
-def _rotation_grid(rotation: Tensor, spacing: Spacing, shape: tuple[int, int, int], dtype: torch.dtype) -> Tensor:
-    """``grid_sample`` grid that samples at ``R p`` about the grid centre, for ``rotation`` ``(B, S, 3, 3)``.
+def _rotation_grid(
+    rotation: Tensor, spacing: Spacing, shape: tuple[int, int, int], out_shape: tuple[int, int, int], dtype: torch.dtype
+) -> Tensor:
+    """``grid_sample`` grid that samples at ``R p`` about the centre of a ``shape`` grid, for ``rotation``
+    ``(B, S, 3, 3)``, written on an ``out_shape`` grid (``shape`` padded at the far ends for the FFT, so
+    that no padded copy is needed).
 
-    Returns ``(B, S * D, H, W, 3)``: the ``S`` poses of a sample are stacked along depth, so one
+    Returns ``(B, S * D', H', W', 3)``: the ``S`` poses of a sample are stacked along depth, so one
     ``grid_sample`` call resamples every pose of the batch without copying the input ``S`` times.
     Each coordinate channel is a broadcast sum of per-axis terms written in place:
     ``F.affine_grid`` runs a batched matmul over every voxel, which took longer on the CPU than the
@@ -101,30 +105,35 @@ def _rotation_grid(rotation: Tensor, spacing: Spacing, shape: tuple[int, int, in
                                device=rotation.device)
     # Normalised coordinates u = q / half_extent (align_corners=False); the grid's last axis is (W, H, D).
     affine = (rotation / half_extent[:, None] * half_extent[None, :]).flip(-1).flip(-2).to(dtype)
-    u_d, u_h, u_w = ((2 * torch.arange(n, device=rotation.device, dtype=dtype) + 1) / n - 1 for n in shape)
-    grid = torch.empty((batch, poses, *shape, 3), device=rotation.device, dtype=dtype)
+    u_d, u_h, u_w = ((2 * torch.arange(m, device=rotation.device, dtype=dtype) + 1) / n - 1
+                     for n, m in zip(shape, out_shape))
+    grid = torch.empty((batch, poses, *out_shape, 3), device=rotation.device, dtype=dtype)
     for c in range(3):
         row = affine[:, :, c]  # (B, S, 3): weights of u_w, u_h, u_d
         plane = row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
         torch.add(plane[..., None], (row[..., 0, None] * u_w)[:, :, None, None, :], out=grid[..., c])
-    return grid.reshape(batch, poses * shape[0], *shape[1:], 3)
+    return grid.reshape(batch, poses * out_shape[0], *out_shape[1:], 3)
 
 
-def _rotate(images: Tensor, rotation: Tensor, spacing: Spacing) -> Tensor:
+def _rotate(images: Tensor, rotation: Tensor, spacing: Spacing, out_shape: tuple[int, int, int]) -> Tensor:
     """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p`` about the grid centre.
 
     Args:
         rotation: ``(B, S, 3, 3)``.
+        out_shape: output grid, ``(D, H, W)`` or larger (the extra voxels are background).
 
     Returns:
-        ``(B, S, D, H, W)``; outside the grid the sample's minimum (its background) is used, as in TorchIO.
+        ``(B, S, *out_shape)``; outside the image the sample's minimum (its background) is used, as in TorchIO.
     """
     batch, poses = rotation.shape[:2]
-    grid = _rotation_grid(rotation, spacing, tuple(images.shape[-3:]), images.dtype)
+    grid = _rotation_grid(rotation, spacing, tuple(images.shape[-3:]), out_shape, images.dtype)
     background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
-    rotated = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False) + background
-    return rotated.reshape(batch, poses, *images.shape[-3:])
+    zero_background = bool((background == 0).all())  # MRI magnitude: usually, and two passes saved
+    source = images if zero_background else images - background
+    rotated = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if not zero_background:
+        rotated = rotated + background
+    return rotated.reshape(batch, poses, *out_shape)
 
 
 def _phase_factors(shift: Tensor, shape: tuple[int, ...], phase_dim: int, device: torch.device) -> list[Tensor]:
@@ -166,7 +175,7 @@ def motion(
     """
     batch, n_motions = params.times.shape
     phase = check_axis(phase_axis, "phase_axis")
-    # rfftn halves its last dim: put the phase axis last, so lines are whole along the half spectrum.
+    # rfftn halves the last of its dims (in place): name the phase axis last, so lines stay whole.
     fft_dims = tuple(2 + a for a in range(3) if a != phase) + (2 + phase,)
     rotation = euler_matrix(params.degrees.to(images.device))  # (B, S, 3, 3), float64
     padded, shape = pad_to_fast(images)
@@ -174,7 +183,7 @@ def motion(
     n_lines = grid[phase]
     spectra = [torch.fft.rfftn(padded, dim=fft_dims)]
     if bool((params.degrees != 0).any()):
-        rotated = torch.fft.rfftn(pad_to_fast(_rotate(images, rotation, spacing))[0], dim=fft_dims)
+        rotated = torch.fft.rfftn(_rotate(images, rotation, spacing, grid), dim=fft_dims)
         spectra += [r.unsqueeze(1) for r in rotated.unbind(1)]
     else:
         spectra += [spectra[0]] * n_motions
@@ -188,13 +197,14 @@ def motion(
         weight = hermitian_half((pose == p).to(torch.float32))  # (B, n_lines // 2 + 1)
         if not bool(weight.any()):
             continue
-        if p == 0:
-            factors = [torch.ones((batch, n), dtype=torch.complex64, device=images.device) for n in grid]
-            factors[phase] = weight.to(torch.complex64)
+        if p == 0:  # the reference pose: only the line weights, broadcast along the phase axis
+            view = [batch, 1, 1, 1, 1]
+            view[2 + phase] = -1
+            factor = weight.reshape(view)
         else:
             factors = _phase_factors(shift[:, p - 1], grid, phase, images.device)
             factors[phase] = factors[phase] * weight
-        factor = _outer(factors).movedim(2 + phase, -1)
+            factor = _outer(factors)
         result = spectrum * factor if result is None else result.addcmul_(spectrum, factor)
     image = torch.fft.irfftn(result, s=[grid[d - 2] for d in fft_dims], dim=fft_dims)
     return crop_to(image.to(images.dtype), shape)
