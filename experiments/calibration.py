@@ -10,7 +10,6 @@ reported on test before and after scaling.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,8 +19,12 @@ import torch
 from hydra.utils import instantiate
 from scipy.stats import norm
 
-from hetero_qc.evaluation.calibration import calibration_report, fit_sigma_scale, sparsification
-from hetero_qc.evaluation.experiment import save_results, trained
+from hetero_qc.evaluation.calibration import (
+    calibration_report,
+    fit_sigma_scale,
+    sparsification,
+)
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.inference import sigma
 
@@ -44,10 +47,7 @@ def voxels(model, scans, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/calibration")
+    parser = figure_parser(__doc__, "results/calibration")
     args = parser.parse_args()
     model = trained(args.profile, "recon")
     val_error, val_sigma = voxels(model, model.val_scans, args.seed)

@@ -9,14 +9,13 @@ fit of error on median sigma (paper: mean 0.851, range 0.736-0.964 over 21 subje
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hetero_qc.evaluation.experiment import save_results, trained
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
 from hetero_qc.evaluation.stats import r_squared
 
@@ -65,10 +64,7 @@ def plot(table: pd.DataFrame, per_subject: pd.DataFrame) -> plt.Figure:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/fig3")
+    parser = figure_parser(__doc__, "results/fig3")
     parser.add_argument("--from-multirun", help="collect rows.csv files of `hetero-qc evaluate -m` jobs instead")
     args = parser.parse_args()
     if args.from_multirun:

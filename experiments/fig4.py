@@ -9,15 +9,19 @@ AUROC and the Mann-Whitney p per artefact and severity.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from hetero_qc.corruption import RandomBiasField, RandomGhosting, RandomMotion, RandomSpike
-from hetero_qc.evaluation.experiment import save_results, trained
+from hetero_qc.corruption import (
+    RandomBiasField,
+    RandomGhosting,
+    RandomMotion,
+    RandomSpike,
+)
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 
@@ -71,10 +75,7 @@ def plot(table: pd.DataFrame) -> plt.Figure:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/fig4")
+    parser = figure_parser(__doc__, "results/fig4")
     args = parser.parse_args()
     table = collect(args.profile, args.seed)
     summary = summarise(table)

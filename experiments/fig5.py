@@ -9,7 +9,6 @@ reconstruction, sigma_r, CGM segmentation, sigma_s).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,7 +16,7 @@ import pandas as pd
 import torch
 
 from hetero_qc.corruption import RandomMotion
-from hetero_qc.evaluation.experiment import save_results, trained
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import partial_noise, predict_copies, scan_summary
 from hetero_qc.inference import sigma
 
@@ -38,9 +37,7 @@ def panel(maps: dict[str, torch.Tensor], title: str) -> plt.Figure:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser = figure_parser(__doc__, "results")
     parser.add_argument("--subject", type=int, default=0, help="index into the test split")
     args = parser.parse_args()
 
@@ -50,7 +47,7 @@ def main() -> None:
                                                    torch.Generator().manual_seed(args.seed)).image
     (copy,) = predict_copies(recon.net, moved, ["motion"], recon.roi_size)
     maps = {"input (motion)": moved, "reconstruction": copy.out.mean, "sigma": sigma(copy.out.log_var)}
-    save_results(Path("results/fig5"), "fig5", panel(maps, f"{scan.subject}: reconstruction model, simulated motion"),
+    save_results(Path(args.out) / "fig5", "fig5", panel(maps, f"{scan.subject}: reconstruction model, simulated motion"),
                  pd.DataFrame([scan_summary(scan, copy)]), {"subject": scan.subject, "artefact": "motion 5 deg / 5 mm"})
 
     multitask = trained(args.profile, "multitask")
@@ -59,7 +56,7 @@ def main() -> None:
     (copy,) = predict_copies(multitask.net, noisy, ["partial"], multitask.roi_size)
     maps = {"input (partial noise)": noisy, "reconstruction": copy.out.mean, "sigma_r": sigma(copy.out.log_var),
             "CGM probability": copy.out.seg_logits.softmax(1)[:, 1:], "sigma_s": sigma(copy.out.seg_log_var)}
-    save_results(Path("results/fig7"), "fig7", panel(maps, f"{scan.subject}: multi-task model, noise outside the brain"),
+    save_results(Path(args.out) / "fig7", "fig7", panel(maps, f"{scan.subject}: multi-task model, noise outside the brain"),
                  pd.DataFrame([scan_summary(scan, copy)]), {"subject": scan.subject, "artefact": "partial noise -5 dB"})
 
 

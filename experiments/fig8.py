@@ -10,7 +10,6 @@ The paper's claim holds when sigma_r rises clearly while sigma_s barely moves.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,9 +17,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hetero_qc.evaluation.experiment import save_results, trained
-from hetero_qc.evaluation.predictions import PARTIAL_REGIONS, partial_noise, predict_copies, scan_summary
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
+from hetero_qc.evaluation.predictions import (
+    PARTIAL_REGIONS,
+    partial_noise,
+    predict_copies,
+    scan_summary,
+)
 from hetero_qc.evaluation.stats import paired_relative_change
+
 
 def collect(profile: str, snr_db: float, seed: int) -> pd.DataFrame:
     model = trained(profile, "multitask")
@@ -67,11 +72,8 @@ def plot(table: pd.DataFrame) -> plt.Figure:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
+    parser = figure_parser(__doc__, "results/fig8")
     parser.add_argument("--snr-db", type=float, default=-5.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/fig8")
     args = parser.parse_args()
     table = collect(args.profile, args.snr_db, args.seed)
     summary = summarise(table, args.snr_db)

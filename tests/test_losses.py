@@ -47,3 +47,19 @@ def test_weighted_ce_closed_form():
     expected = math.exp(-1.0) * math.log(2) + 0.5
     assert uncertainty_weighted_ce(logits, s, target).item() == pytest.approx(expected)
     assert uncertainty_weighted_ce(logits, torch.zeros_like(s), target).item() == pytest.approx(math.log(2))
+
+
+def test_worst_voxel_error_flags_a_network_that_gives_up():
+    from hetero_qc.metrics import worst_voxel_errors
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(1, 1, 8, 8, 8, generator=g)
+    corrupted = clean + 0.2 * torch.randn(clean.shape, generator=g)
+    head = torch.ones_like(clean, dtype=torch.bool)
+    healthy = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    gave_up = healthy.clone()
+    gave_up[0, 0, 4, 4, 4] = 84.0  # the measured pathology: an error of 84 under sigma ~ 9
+    recon, worst_input = worst_voxel_errors(healthy, corrupted, clean, head)
+    assert recon < worst_input
+    recon, worst_input = worst_voxel_errors(gave_up, corrupted, clean, head)
+    assert recon > 10 * worst_input

@@ -67,7 +67,11 @@ def _publish(payload: object, table: str, args: argparse.Namespace, section: str
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from hetero_qc.bench.corruption import bench_corruption, rows_to_json, rows_to_markdown
+    from hetero_qc.bench.corruption import (
+        bench_corruption,
+        rows_to_json,
+        rows_to_markdown,
+    )
 
     rows = bench_corruption(device=args.device, repeats=args.repeats)
     _publish(rows_to_json(rows), rows_to_markdown(rows), args, f"corruption-{args.device}",

@@ -10,24 +10,44 @@ from monai.inferers import sliding_window_inference
 from torch import Tensor, nn
 
 import hetero_qc
-from hetero_qc.models.networks import MultiTaskNet, NetOutput, output_channels, split_channels
+from hetero_qc.models.networks import (
+    MultiTaskNet,
+    NetOutput,
+    output_channels,
+    split_channels,
+)
 
 CHECKPOINT_FORMAT = 1
 
 
 @torch.no_grad()
-def predict(net: nn.Module, image: Tensor, roi_size: tuple[int, int, int], overlap: float = 0.25) -> NetOutput:
+def predict(
+    net: nn.Module,
+    image: Tensor,
+    roi_size: tuple[int, int, int] | None = None,
+    overlap: float = 0.25,
+    autocast: bool = True,
+) -> NetOutput:
     """Predict a whole volume ``(B, 1, D, H, W)`` window by window, blending with Gaussian weights.
+
+    Args:
+        roi_size: window size; ``None`` takes the whole volume as one window (the network is fully
+            convolutional: 3x less compute than 64^3 windows overlapping by 25% on a 2 mm IXI volume).
+        overlap: window overlap.
+        autocast: bf16 on the CPU, fp16 on CUDA (as in training); outputs are float32.
 
     Returns:
         :class:`NetOutput` on the input grid (mean and log-variance, and for the multi-task network the
         segmentation logits and task log-variance). ``sigma = exp(log_var / 2)``.
     """
     net.eval()
-    roi = tuple(min(r, s) for r, s in zip(roi_size, image.shape[2:]))
-    stacked = sliding_window_inference(image, roi, sw_batch_size=1, overlap=overlap, mode="gaussian",
-                                       predictor=lambda x: output_channels(net(x)).float())
-    return split_channels(stacked, isinstance(net, MultiTaskNet))
+    shape = image.shape[2:]
+    roi = tuple(shape) if roi_size is None else tuple(min(r, s) for r, s in zip(roi_size, shape))
+    dtype = torch.bfloat16 if image.device.type == "cpu" else torch.float16
+    with torch.autocast(image.device.type, dtype=dtype, enabled=autocast):
+        stacked = sliding_window_inference(image, roi, sw_batch_size=1, overlap=overlap, mode="gaussian",
+                                           predictor=lambda x: output_channels(net(x)).float())
+    return split_channels(stacked.float(), isinstance(net, MultiTaskNet))
 
 
 def sigma(log_var: Tensor) -> Tensor:

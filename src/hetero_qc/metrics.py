@@ -7,8 +7,10 @@ from enum import StrEnum
 import torch
 from torch import Tensor
 from torchmetrics.functional import spearman_corrcoef
-from torchmetrics.functional.image import peak_signal_noise_ratio
-from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
 
 class Metric(StrEnum):
@@ -21,6 +23,7 @@ class Metric(StrEnum):
     SSIM_RECON = "ssim_recon"
     SPEARMAN = "spearman_sigma_abs_error"
     MAX_ERROR = "max_abs_error"  # worst voxel over the head: catches a network that "gives up" on voxels
+    MAX_ERROR_INPUT = "max_abs_error_input"  # the corruption's worst voxel, for comparison
     DICE_CGM = "dice_cgm"
 
 
@@ -53,3 +56,12 @@ def dice(prediction: Tensor, target: Tensor) -> Tensor:
     if denominator == 0:
         return torch.tensor(1.0)
     return 2 * (p & t).sum().float() / denominator.float()
+
+
+def worst_voxel_errors(mean: Tensor, corrupted: Tensor, clean: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Largest |error| over ``mask`` of the reconstruction and of its corrupted input.
+
+    A network that "gives up" on voxels (huge error under a huge sigma, the pathology of a loosely
+    bounded log-variance) shows a reconstruction error far beyond the corruption's own worst voxel.
+    """
+    return (mean - clean)[mask].abs().max(), (corrupted - clean)[mask].abs().max()

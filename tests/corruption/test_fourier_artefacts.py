@@ -5,7 +5,14 @@ import pytest
 import torch
 import torchio as tio
 
-from hetero_qc.corruption import GhostingParams, RandomGhosting, RandomSpike, SpikeParams, ghosting, spike
+from hetero_qc.corruption import (
+    GhostingParams,
+    RandomGhosting,
+    RandomSpike,
+    SpikeParams,
+    ghosting,
+    spike,
+)
 from tests.corruption.reference import relative_error, torchio_apply
 
 # Same maths as TorchIO's (a 1D real FFT instead of a 3D complex one; the spike as a plane wave), so

@@ -6,7 +6,12 @@ import torchio as tio
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hetero_qc.corruption import ArtefactTransform, CorruptionPipeline, RandomMotion, RandomRicianNoise
+from hetero_qc.corruption import (
+    ArtefactTransform,
+    CorruptionPipeline,
+    RandomMotion,
+    RandomRicianNoise,
+)
 from hetero_qc.paths import CONFIG_DIR
 
 

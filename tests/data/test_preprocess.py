@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from hetero_qc.data import BidsSource, FolderSource, MniSource, Preprocessing, ScanCache, preprocess
+from hetero_qc.data import (
+    BidsSource,
+    FolderSource,
+    MniSource,
+    Preprocessing,
+    ScanCache,
+    preprocess,
+)
 from hetero_qc.paths import DATA_DIR
 from tests.conftest import make_phantom
 

@@ -9,7 +9,11 @@ from hetero_qc.evaluation.calibration import (
     sparsification,
     uce,
 )
-from hetero_qc.evaluation.stats import auroc_mann_whitney, paired_relative_change, r_squared
+from hetero_qc.evaluation.stats import (
+    auroc_mann_whitney,
+    paired_relative_change,
+    r_squared,
+)
 
 rng = np.random.default_rng(0)
 SIGMA = rng.uniform(0.01, 0.2, 200_000)

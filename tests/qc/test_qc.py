@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from hetero_qc.cli import main
-from hetero_qc.qc.verdict import DEGRADED, EXCLUDE, OK, Cutoffs, ScanScores, youden_threshold
+from hetero_qc.qc.verdict import (
+    DEGRADED,
+    EXCLUDE,
+    OK,
+    Cutoffs,
+    ScanScores,
+    youden_threshold,
+)
 from hetero_qc.train import run
 from tests.conftest import make_phantom
 from tests.test_train import config

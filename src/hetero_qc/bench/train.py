@@ -18,9 +18,9 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import open_dict
 
 from hetero_qc.bench.machine import describe_machine
+from hetero_qc.config import compose_train
 from hetero_qc.data.datasets import Batch
 from hetero_qc.inference import predict
-from hetero_qc.config import compose_train
 from hetero_qc.paths import REPO_ROOT
 
 WARMUP = 3
@@ -75,7 +75,8 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     optimizer = instantiate(cfg.model.optimizer)(params=plain.parameters())
     scaler = torch.amp.GradScaler(enabled=device == "cuda")
     starts = []
-    for index, batch in enumerate(datamodule.train_dataloader()):
+    batches = (batch for _ in range(steps + WARMUP + 2) for batch in datamodule.train_dataloader())
+    for index, batch in enumerate(batches):
         starts.append(time.perf_counter())
         if index == steps + WARMUP + 1:
             break

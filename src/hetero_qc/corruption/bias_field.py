@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hetero_qc.corruption.base import Params, RandomArtefact, Spacing, parse_range, uniform
+from hetero_qc.corruption.base import (
+    Params,
+    RandomArtefact,
+    Spacing,
+    parse_range,
+    uniform,
+)
 
 
 @dataclass(frozen=True)

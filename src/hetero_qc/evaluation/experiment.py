@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -26,7 +27,7 @@ class Trained(NamedTuple):
     """A trained network with what the experiments need to run it."""
 
     net: nn.Module
-    roi_size: tuple[int, int, int]
+    roi_size: tuple[int, int, int] | None  # None: whole-volume inference
     test_scans: list[Scan]
     val_scans: list[Scan]
     checkpoint: Path
@@ -46,8 +47,18 @@ def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained
         cfg.data.split_dir = None
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
-    return Trained(net, tuple(hparams["roi_size"]), datamodule.scans["test"], datamodule.scans["val"], checkpoint,
+    return Trained(net, None, datamodule.scans["test"], datamodule.scans["val"], checkpoint,
                    hparams)
+
+
+def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
+    """The arguments every figure script takes: ``--profile``, ``--seed`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"],
+                        help="cpu: the CPU experiments (default); paper: the paper's settings, for a GPU")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated corruptions")
+    parser.add_argument("--out", default=out, help=f"results folder (default {out})")
+    return parser
 
 
 def _atomic(path: Path, write) -> None:

@@ -53,7 +53,7 @@ def predict_copies(
     net: nn.Module,
     copies: Tensor,
     labels: list,
-    roi_size: tuple[int, int, int],
+    roi_size: tuple[int, int, int] | None,
     chunk: int = 4,
 ) -> Iterator[Copy]:
     """Predict each of ``copies`` ``(L, 1, D, H, W)``, ``chunk`` at a time through the sliding window."""

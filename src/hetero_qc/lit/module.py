@@ -23,7 +23,7 @@ import hetero_qc
 from hetero_qc.data.datasets import Batch
 from hetero_qc.inference import CHECKPOINT_FORMAT, predict, sigma
 from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
-from hetero_qc.metrics import Metric, dice, key, psnr, sigma_error_spearman, ssim
+from hetero_qc.metrics import Metric, dice, key, psnr, sigma_error_spearman, ssim, worst_voxel_errors
 from hetero_qc.models.networks import NetOutput
 
 
@@ -103,13 +103,15 @@ class HeteroModule(L.LightningModule):
         out = predict(self.net, corrupted, tuple(self.hparams.roi_size))
         clean, head = batch.image, batch.head
         error = out.mean - clean
+        worst, worst_input = worst_voxel_errors(out.mean, corrupted, clean, head)
         metrics = {
             Metric.NLL: heteroscedastic_nll(out.mean, out.log_var, clean, head),
             Metric.PSNR_INPUT: psnr(corrupted, clean),
             Metric.PSNR_RECON: psnr(out.mean, clean),
             Metric.SSIM_RECON: ssim(out.mean, clean),
             Metric.SPEARMAN: sigma_error_spearman(sigma(out.log_var), error, head),
-            Metric.MAX_ERROR: error[head].abs().max(),
+            Metric.MAX_ERROR: worst,
+            Metric.MAX_ERROR_INPUT: worst_input,
             **self.task_metrics(out, batch),
         }
         for metric, value in metrics.items():

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from hetero_qc.corruption import RandomMotion
+from hetero_qc.data import Scan
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import noisy_copies, partial_noise, predict_copies
 from hetero_qc.qc.scoring import scan_scores
@@ -24,11 +25,11 @@ def _dice(out, scan) -> float:
     return float(2 * (cgm & scan.cgm[None]).sum() / (cgm.sum() + scan.cgm.sum()).clamp_min(1))
 
 
-def validation_scores(model: Trained, seed: int = 0) -> pd.DataFrame:
-    """Scores and CGM Dice of every validation scan, clean and under graded corruptions."""
+def corruption_scores(model: Trained, scans: list[Scan], seed: int = 0) -> pd.DataFrame:
+    """Scores and CGM Dice of every scan, clean and under graded corruptions (seeded)."""
     pipeline = instantiate(model.hparams["val_corruption"])
     rows = []
-    for index, scan in enumerate(model.val_scans):
+    for index, scan in enumerate(scans):
         clean = scan.image[None]
         generator = torch.Generator().manual_seed(seed + index)
         variants = {
@@ -78,7 +79,7 @@ def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
     tmp = out_dir / "model.ckpt.tmp"
     torch.save(slim, tmp)
     tmp.replace(out_dir / "model.ckpt")
-    table = validation_scores(model)
+    table = corruption_scores(model, model.val_scans)
     table.to_csv(out_dir / "validation_scores.csv", index=False)
     cutoffs = calibrate_cutoffs(table)
     cutoffs.save(out_dir / "cutoffs.json")

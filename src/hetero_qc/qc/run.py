@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,21 +62,23 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json")
     net.to(target)
     items = expand_inputs(inputs)
-    scored, failures = [], []
+    scored, failures, seconds = [], [], {}
     for item in tqdm(items, desc="scoring", unit="scan", file=sys.stderr):
         try:
             if item.problem:
                 raise ValueError(f"{item.path}: {item.problem}")
+            start = time.perf_counter()
             scored.append(score_file(net, hparams, cutoffs, item.name, item.path, out_dir, target))
+            seconds[item.name] = round(time.perf_counter() - start, 2)
         except ValueError as error:
             failures.append(str(error))
             tqdm.write(f"hetero-qc: {error}", file=sys.stderr)
-    rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores),
+    rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "seconds": seconds[s.name],
              **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
-    columns = ["scan", "verdict", "sigma_r", "sigma_s", "predicted_error"]
+    columns = ["scan", "verdict", "sigma_r", "sigma_s", "predicted_error", "seconds"]
     _write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in
                                                                       ("recon", "sigma", "cgm", "sigma_seg")]).to_csv(index=False))
-    _write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "scans": rows,
-                                                 "failures": failures}, indent=1))
+    _write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
+                                                 "scans": rows, "failures": failures}, indent=1))
     _write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))
     return 1 if failures else 0

@@ -77,7 +77,7 @@ def score_file(net: nn.Module, hparams: dict, cutoffs: Cutoffs, name: str, path:
     check_geometry(path, data.shape, spacing)
     settings: Preprocessing = instantiate(hparams["preprocessing"])
     scan = preprocess(ScanRecord(name, path), settings)
-    out = predict(net, scan.image[None].to(device), tuple(hparams["roi_size"]))
+    out = predict(net, scan.image[None].to(device))  # the whole volume as one window
     out = NetOutput(*(t.float().cpu() for t in out))
     scores = scan_scores(scan, out)
     reference = tio.ScalarImage(tensor=data[None], affine=affine)
