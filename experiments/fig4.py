@@ -36,8 +36,8 @@ SEVERITIES = {
 }
 
 
-def collect(profile: str, seed: int) -> pd.DataFrame:
-    model = trained(profile, "recon")
+def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
+    model = trained(profile, "recon", max_subjects)
     rows = []
     for index, scan in enumerate(model.test_scans):
         clean = scan.image[None]
@@ -77,7 +77,7 @@ def plot(table: pd.DataFrame) -> plt.Figure:
 def main() -> None:
     parser = figure_parser(__doc__, "results/fig4")
     args = parser.parse_args()
-    table = collect(args.profile, args.seed)
+    table = collect(args.profile, args.seed, args.max_subjects)
     summary = summarise(table)
     save_results(Path(args.out), "fig4", plot(table), table, summary)
     print(summary["auroc"])

@@ -22,7 +22,7 @@ def main() -> None:
     parser = figure_parser(__doc__, "results/qc")
     parser.add_argument("--model-dir", default=str(REPO_ROOT / "models" / "default"))
     args = parser.parse_args()
-    model = trained(args.profile, "multitask")
+    model = trained(args.profile, "multitask", args.max_subjects)
     cutoffs = Cutoffs.load(Path(args.model_dir) / "cutoffs.json")
     table = corruption_scores(model, model.test_scans, seed=args.seed + 10_000)
     matrix = confusion(table, cutoffs, tuple(table["variant"].unique()))

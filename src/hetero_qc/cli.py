@@ -104,7 +104,7 @@ def _ship(args: argparse.Namespace) -> None:
     from hetero_qc.evaluation.experiment import trained
     from hetero_qc.qc.calibrate import ship
 
-    model = trained(args.profile, "multitask")
+    model = trained(args.profile, "multitask", args.max_subjects)
     cutoffs = ship(model, Path(args.out), model.checkpoint.parent.parent)
     print(f"Shipped {model.checkpoint} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}")
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     shipper = commands.add_parser("ship-model", help="calibrate the verdict cut-offs and export the multi-task model")
     shipper.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
     shipper.add_argument("--out", default=str(REPO_ROOT / "models" / "default"))
+    shipper.add_argument("--max-subjects", type=int, default=None, help="calibrate on the first N validation scans")
     shipper.set_defaults(run=_ship)
 
     demo = commands.add_parser("demo", help="corrupt an embedded IXI scan with every artefact, save a figure")

@@ -129,3 +129,22 @@ def test_verdict_logic_and_youden():
     assert cut.verdict(ScanScores(0.3, 0.1, 0)) == DEGRADED
     assert cut.verdict(ScanScores(0.05, 0.3, 0)) == EXCLUDE
     assert youden_threshold(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == pytest.approx(2.5)
+
+
+def test_cutoffs_from_validation_scores():
+    import pandas as pd
+
+    from hetero_qc.qc.calibrate import calibrate_cutoffs
+
+    table = pd.DataFrame({
+        "variant": ["clean", "clean", "noise", "noise", "motion", "motion"],
+        "sigma_r": [0.10, 0.12, 0.30, 0.35, 0.20, 0.25],
+        "sigma_s": [0.20, 0.22, 0.24, 0.23, 0.60, 0.70],
+        "damaged": [False, False, False, False, True, True],
+    })
+    cutoffs = calibrate_cutoffs(table)
+    assert 0.12 < cutoffs.sigma_r < 0.20 and 0.24 < cutoffs.sigma_s < 0.60
+    assert cutoffs.verdict(ScanScores(0.3, 0.23, 0)) == DEGRADED  # noisy but segments well
+    assert cutoffs.verdict(ScanScores(0.2, 0.65, 0)) == EXCLUDE
+    undamaged = calibrate_cutoffs(table.assign(damaged=False))
+    assert undamaged.sigma_s == 0.70 and "largest" in undamaged.method

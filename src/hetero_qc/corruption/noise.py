@@ -80,18 +80,16 @@ def _gaussian_pair(shape: tuple[int, ...], seed: int, device: torch.device) -> t
 
     Torch's CPU normal sampler runs on one core; the real and imaginary fields have their own
     generators, so on the CPU they are drawn in two threads (the GIL is released), and the result
-    does not depend on the thread count.
+    does not depend on the thread count. Each thread creates its own tensor (no in-place write from a
+    thread that is outside the caller's inference mode).
     """
-    fields = [torch.empty(shape, device=device) for _ in range(2)]
     generators = [torch.Generator(device=device).manual_seed((seed + k) % 2**63) for k in range(2)]
     if device.type == "cpu":
-        jobs = [_POOL.submit(f.normal_, generator=g) for f, g in zip(fields, generators)]
-        for job in jobs:
-            job.result()
+        jobs = [_POOL.submit(torch.randn, shape, generator=g, device=device) for g in generators]
+        real, imaginary = (job.result() for job in jobs)
     else:
-        for f, g in zip(fields, generators):
-            f.normal_(generator=g)
-    return fields[0], fields[1]
+        real, imaginary = (torch.randn(shape, generator=g, device=device) for g in generators)
+    return real, imaginary
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hetero_qc-noise")

@@ -58,6 +58,8 @@ def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
                         help="cpu: the CPU experiments (default); paper: the paper's settings, for a GPU")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated corruptions")
     parser.add_argument("--out", default=out, help=f"results folder (default {out})")
+    parser.add_argument("--max-subjects", type=int, default=None,
+                        help="use only the first N validation and test subjects (default: all)")
     return parser
 
 

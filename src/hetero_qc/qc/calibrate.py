@@ -54,18 +54,22 @@ def calibrate_cutoffs(table: pd.DataFrame) -> Cutoffs:
     """Youden-optimal cut-offs: sigma_r separates corrupted from clean copies; sigma_s separates copies
     whose segmentation was damaged (Dice drop > 0.05) from the rest.
 
-    Raises:
-        ValueError: if the validation copies hold no damaged segmentation to calibrate sigma_s on.
+    When no validation copy had its segmentation damaged, the sigma_s cut-off is the largest sigma_s
+    seen on validation (nothing like it is excluded), and ``method`` says so.
     """
     clean = table["variant"] == "clean"
     sigma_r = youden_threshold(table.loc[~clean, "sigma_r"].to_numpy(), table.loc[clean, "sigma_r"].to_numpy())
     damaged = table["damaged"].to_numpy()
-    if not damaged.any():
-        raise ValueError("no validation copy had its segmentation damaged: cannot calibrate the sigma_s cut-off")
-    sigma_s = youden_threshold(table.loc[damaged, "sigma_s"].to_numpy(), table.loc[~damaged, "sigma_s"].to_numpy())
     method = (f"Youden-optimal on {int(clean.sum())} validation scans and {int((~clean).sum())} corrupted copies: "
-              f"sigma_r separates corrupted from clean; sigma_s separates copies whose CGM Dice fell by more than "
-              f"{DICE_DROP} ({int(damaged.sum())} copies) from the rest")
+              f"sigma_r separates corrupted from clean; ")
+    if damaged.any():
+        sigma_s = youden_threshold(table.loc[damaged, "sigma_s"].to_numpy(), table.loc[~damaged, "sigma_s"].to_numpy())
+        method += (f"sigma_s separates copies whose CGM Dice fell by more than {DICE_DROP} "
+                   f"({int(damaged.sum())} copies) from the rest")
+    else:
+        sigma_s = float(table["sigma_s"].max())
+        method += (f"no copy's CGM Dice fell by more than {DICE_DROP}, so sigma_s is cut at the largest value "
+                   "seen on validation")
     return Cutoffs(sigma_r, sigma_s, method)
 
 
