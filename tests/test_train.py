@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import lightning as L
@@ -86,7 +87,11 @@ class SaveWeights(Callback):
         torch.save(module.net.state_dict(), self.folder / f"rank{trainer.global_rank}.pt")
 
 
-def test_ddp_two_cpu_processes_end_with_the_same_weights(tmp_path):
+def test_ddp_two_cpu_processes_end_with_the_same_weights(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a free port: a fixed one can still be held by an earlier run
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MASTER_PORT", str(probe.getsockname()[1]))
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     cfg = config(tmp_path, "recon_cpu", ["trainer.max_steps=3"])
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _recursive_=False)
