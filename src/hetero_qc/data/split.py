@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +41,9 @@ def split_subjects(
 
 
 def write_split(split: dict[str, list[str]], path: Path) -> None:
-    """Write the split as JSON, atomically."""
+    """Write the split as JSON, atomically (a unique temporary name, so concurrent writers never clash)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({k: split[k] for k in SPLITS}, indent=1))
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({k: split[k] for k in SPLITS}, indent=1))
+    os.replace(tmp, path)

@@ -66,7 +66,7 @@ class ScanDataModule(L.LightningDataModule):
             self.split = {"train": names, "val": names, "test": names}
         else:
             self.split = split_subjects(list(records), self.fractions, self.seed)
-        if self.split_dir is not None:
+        if self.split_dir is not None and (self.trainer is None or self.trainer.is_global_zero):
             write_split(self.split, Path(self.split_dir) / "split.json")
         for stage_name, subjects in self.split.items():
             if stage_name != "train" and self.max_eval_subjects is not None:
