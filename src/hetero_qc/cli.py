@@ -137,21 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks, side by side with their baselines")
     bench_commands = bench.add_subparsers(dest="what", required=True)
-    corruption = bench_commands.add_parser("corruption", help="our artefacts against TorchIO's, per volume")
-    corruption.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    corruption.add_argument("--repeats", type=int, default=5, help="timed repeats per case (median)")
-    corruption.add_argument("--out", default=str(RESULTS / "bench" / "corruption.json"))
-    corruption.add_argument("--benchmarks-md", default="BENCHMARKS.md",
-                            help="Markdown file whose table is updated ('' to skip)")
-    corruption.set_defaults(run=_bench)
-
-    train_step = bench_commands.add_parser("train", help="Lightning step vs a bare PyTorch loop; inference per volume")
-    train_step.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    train_step.add_argument("--steps", type=int, default=20, help="timed steps per loop (median)")
-    train_step.add_argument("--out", default=str(RESULTS / "bench" / "train.json"))
-    train_step.add_argument("--benchmarks-md", default="BENCHMARKS.md",
-                            help="Markdown file whose table is updated ('' to skip)")
-    train_step.set_defaults(run=_bench_train)
+    for name, text, run, count, default, what in (
+        ("corruption", "our artefacts against TorchIO's, per volume", _bench, "--repeats", 5, "timed repeats per case"),
+        ("train", "Lightning step vs a bare PyTorch loop; inference per volume", _bench_train, "--steps", 20,
+         "timed steps per loop"),
+    ):
+        bench_command = bench_commands.add_parser(name, help=text)
+        bench_command.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        bench_command.add_argument(count, type=int, default=default, help=f"{what} (median; default {default})")
+        bench_command.add_argument("--out", default=str(RESULTS / "bench" / f"{name}.json"))
+        bench_command.add_argument("--benchmarks-md", default="BENCHMARKS.md",
+                                   help="Markdown file whose table is updated ('' to skip)")
+        bench_command.set_defaults(run=run)
 
     for name, text in (("train", "train a model (Hydra overrides follow, e.g. experiment=recon_cpu)"),
                        ("evaluate", "one Fig 3 noise level over the test split (Hydra; -m sweeps snr_db)")):
