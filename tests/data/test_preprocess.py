@@ -90,3 +90,21 @@ def test_disk_cache_serves_the_same_scan(folder, tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1
     second = ScanCache(Preprocessing(), tmp_path / "cache").get(record)  # a new process would do this
     assert torch.equal(first.image, second.image) and second.spacing == first.spacing
+
+
+def test_datamodule_reads_only_the_splits_a_stage_needs(tmp_path):
+    from hetero_qc.lit.datamodule import ScanDataModule
+
+    phantom = make_phantom(16)[0, 0].numpy() * 800
+    for i in range(10):
+        write_scan(tmp_path / "images" / f"sub{i}_T1w.nii.gz", phantom, zooms=(4.0, 4.0, 4.0))
+    source = FolderSource(tmp_path / "images", subject_pattern=r"(?P<subject>sub\d+)_T1w", label_template=None)
+    datamodule = ScanDataModule(source, Preprocessing(spacing=4.0, multiple=4), seed=3, split_dir=str(tmp_path))
+    datamodule.setup("test")
+    assert set(datamodule.scans) == {"test"} and (tmp_path / "split.json").exists()
+    assert [s.subject for s in datamodule.scans["test"]] == datamodule.split["test"]
+    split = dict(datamodule.split)
+    datamodule.setup("fit")
+    assert set(datamodule.scans) == {"train", "val", "test"} and datamodule.split == split
+    assert len(datamodule.scans["train"]) == 8
+    assert not set(datamodule.split["train"]) & set(datamodule.split["test"])

@@ -46,6 +46,7 @@ def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained
         cfg.data.max_eval_subjects = max_subjects
         cfg.data.split_dir = None
     datamodule = instantiate(cfg.data)
+    datamodule.setup("validate")  # only the validation and test scans are read, not the training ones
     datamodule.setup("test")
     return Trained(net, None, datamodule.scans["test"], datamodule.scans["val"], checkpoint,
                    hparams)

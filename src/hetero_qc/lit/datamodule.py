@@ -14,6 +14,10 @@ from hetero_qc.data.sources import BidsSource, FolderSource, MniSource
 Source = FolderSource | BidsSource | MniSource
 
 
+# The splits each Lightning stage reads (``setup(stage)``).
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
 class ScanDataModule(L.LightningDataModule):
     """Scans of one source, split by subject, preprocessed once and cached.
 
@@ -58,20 +62,23 @@ class ScanDataModule(L.LightningDataModule):
         self.split: dict[str, list[str]] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.scans:
-            return
-        records = {r.subject: r for r in self.source.records()}
-        if self.train_on_all:
-            names = sorted(records)
-            self.split = {"train": names, "val": names, "test": names}
-        else:
-            self.split = split_subjects(list(records), self.fractions, self.seed)
-        if self.split_dir is not None and (self.trainer is None or self.trainer.is_global_zero):
-            write_split(self.split, Path(self.split_dir) / "split.json")
-        for stage_name, subjects in self.split.items():
+        """Split once, then load (from the cache) only the splits ``stage`` uses; ``None`` loads all."""
+        if not self.split:
+            self.records = {r.subject: r for r in self.source.records()}
+            if self.train_on_all:
+                names = sorted(self.records)
+                self.split = {"train": names, "val": names, "test": names}
+            else:
+                self.split = split_subjects(list(self.records), self.fractions, self.seed)
+            if self.split_dir is not None and (self.trainer is None or self.trainer.is_global_zero):
+                write_split(self.split, Path(self.split_dir) / "split.json")
+        for stage_name in STAGE_SPLITS.get(stage, tuple(self.split)):
+            if stage_name in self.scans:
+                continue
+            subjects = self.split[stage_name]
             if stage_name != "train" and self.max_eval_subjects is not None:
                 subjects = subjects[: self.max_eval_subjects]
-            self.scans[stage_name] = [self.cache.get(records[s]) for s in subjects]
+            self.scans[stage_name] = [self.cache.get(self.records[s]) for s in subjects]
 
     def _loader(self, dataset, batch_size: int, shuffle: bool = False) -> DataLoader:
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
