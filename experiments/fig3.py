@@ -17,7 +17,7 @@ import pandas as pd
 
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
-from hetero_qc.evaluation.stats import r_squared
+from hetero_qc.evaluation.stats import pearson_r
 
 LEVELS = np.round(np.linspace(10, -10, 41), 2).tolist()
 
@@ -33,11 +33,14 @@ def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.Data
 
 
 def summarise(table: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
-    per_subject = table.groupby("subject").apply(
-        lambda t: r_squared(t["sigma_median"], t["recon_error"]), include_groups=False).rename("r2")
+    r = table.groupby("subject").apply(
+        lambda t: pearson_r(t["sigma_median"], t["recon_error"]), include_groups=False)
+    per_subject = pd.DataFrame({"r2": r**2, "pearson_r": r})
     summary = {
-        "r2_mean": float(per_subject.mean()), "r2_min": float(per_subject.min()),
-        "r2_max": float(per_subject.max()), "n_subjects": int(len(per_subject)),
+        "r2_mean": float(per_subject["r2"].mean()), "r2_min": float(per_subject["r2"].min()),
+        "r2_max": float(per_subject["r2"].max()), "n_subjects": int(len(per_subject)),
+        # R^2 is blind to the sign: a sigma that falls as the error grows would score as well.
+        "n_sigma_falls_with_error": int((per_subject["pearson_r"] <= 0).sum()),
         "n_recon_worse_than_input": int((table["recon_error"] > table["input_error"]).sum()),
         "n_copies": int(len(table)),
         "paper": {"r2_mean": 0.851, "r2_min": 0.736, "r2_max": 0.964, "n_subjects": 21},

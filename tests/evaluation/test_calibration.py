@@ -12,7 +12,7 @@ from hetero_qc.evaluation.calibration import (
 from hetero_qc.evaluation.stats import (
     auroc_mann_whitney,
     paired_relative_change,
-    r_squared,
+    pearson_r,
 )
 
 rng = np.random.default_rng(0)
@@ -44,7 +44,8 @@ def test_sparsification_oracle_bounds_the_curve():
 
 def test_summary_statistics():
     x = np.arange(10.0)
-    assert r_squared(x, 2 * x + 1) == pytest.approx(1.0)
+    assert pearson_r(x, 2 * x + 1) == pytest.approx(1.0)
+    assert pearson_r(x, 1 - 3 * x) == pytest.approx(-1.0)
     assert auroc_mann_whitney(np.array([5.0, 6, 7]), np.array([1.0, 2, 3]))[0] == 1.0
     change, p = paired_relative_change(np.array([1.0, 2, 4, 5, 6, 8]), np.array([1.5, 3, 6, 7.5, 9, 12]))
     assert change == pytest.approx(0.5) and p < 0.05

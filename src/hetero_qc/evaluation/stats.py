@@ -1,4 +1,4 @@
-"""Summary statistics of the figures: R^2 of a linear fit, AUROC with Mann-Whitney, paired change."""
+"""Summary statistics of the figures: R^2 of a linear fit (Pearson r), AUROC with Mann-Whitney, paired change."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import numpy as np
 from scipy import stats
 
 
-def r_squared(x: np.ndarray, y: np.ndarray) -> float:
-    """R^2 of the least-squares line of ``y`` on ``x`` (the squared Pearson correlation)."""
+def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of ``y`` and ``x``; its square is the R^2 of the least-squares line of ``y`` on
+    ``x``, and its sign says whether ``y`` rises with ``x`` (which R^2 alone hides)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(stats.pearsonr(x, y)[0] ** 2)
+    return float(stats.pearsonr(x, y)[0])
 
 
 def auroc_mann_whitney(positive: np.ndarray, negative: np.ndarray) -> tuple[float, float]:

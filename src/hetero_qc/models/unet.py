@@ -22,7 +22,7 @@ class UNetConfig:
     filters: Sequence[int] = (16, 32, 64, 128, 256)
     kernels: Sequence[int] = (3, 3, 3, 3, 3)
     strides: Sequence[int] = (1, 2, 2, 2, 2)
-    norm: str = "instance"
+    norm: str = "instance"  # a MONAI norm name, or "none"
     act: tuple = field(default=("leakyrelu", {"inplace": True, "negative_slope": 0.01}))
 
     def __post_init__(self) -> None:
@@ -53,7 +53,7 @@ class UNetConfig:
         return DynUNet(
             spatial_dims=3, in_channels=1, out_channels=out_channels, kernel_size=list(self.kernels),
             strides=list(self.strides), upsample_kernel_size=list(self.strides[1:]),
-            filters=list(self.filters), norm_name=self.norm, act_name=self.act, res_block=False,
+            filters=list(self.filters), norm_name="" if self.norm == "none" else self.norm, act_name=self.act, res_block=False,
         )
 
 
