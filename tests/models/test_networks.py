@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
+from hetero_qc.models.networks import local_variance
 from hetero_qc.models.unet import decode, encode
 
 TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
@@ -57,3 +58,22 @@ def test_bad_backbone_settings_raise_before_building(kwargs, message):
 def test_bad_bounds_raise():
     with pytest.raises(ValueError, match="log_var_bounds"):
         ReconstructionNet(TINY, log_var_bounds=(2, -10))
+
+
+def test_local_scale_heads_follow_the_input_scale():
+    # Instance norm makes the U-Net's raw outputs blind to the input's scale; with local_scale the mean
+    # scales with the input and log sigma^2 shifts by log c^2 (eps aside), so sigma can report noise.
+    torch.manual_seed(0)
+    net = ReconstructionNet(TINY, log_var_bounds=(-16, 11), local_scale=True).eval()  # bounds far away
+    x = 0.5 + 0.3 * torch.randn(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        small, large = net(x), net(4 * x)
+        plain = ReconstructionNet(TINY, log_var_bounds=(-16, 11)).eval()
+        plain.load_state_dict(net.state_dict())
+        plain_small, plain_large = plain(x), plain(4 * x)
+    torch.testing.assert_close(large.mean, 4 * small.mean, rtol=1e-2, atol=5e-3)
+    eps = ReconstructionNet.SCALE_EPS
+    expected = torch.log((local_variance(4 * x) + eps) / (local_variance(x) + eps))  # log 16, eps aside
+    torch.testing.assert_close(large.log_var - small.log_var, expected, rtol=0, atol=0.02)
+    assert expected.mean().item() > 2.5
+    assert abs((plain_large.log_var - plain_small.log_var).mean().item()) < 0.05  # the blindness it fixes

@@ -64,7 +64,8 @@ def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
+    """Write ``path`` through ``write(tmp)`` into a temporary file beside it, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
@@ -79,7 +80,7 @@ def _atomic(path: Path, write) -> None:
 def save_results(folder: Path, name: str, figure: plt.Figure, table: pd.DataFrame, summary: dict) -> None:
     """Write ``name.png``, ``name.pdf``, ``name.csv`` and ``summary.json`` into ``folder``, each atomically."""
     for suffix in (".png", ".pdf"):
-        _atomic(folder / f"{name}{suffix}", lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"))
+        write_atomic(folder / f"{name}{suffix}", lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"))
     plt.close(figure)
-    _atomic(folder / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
-    _atomic(folder / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
+    write_atomic(folder / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_atomic(folder / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
