@@ -17,7 +17,6 @@ which TorchIO uses): the moved image is ``x(T(p))``. What makes this fast:
   entirely when no pose rotates;
 - only the real part is kept, so the spectra are real FFTs with the phase-encode axis halved
   (:func:`~hetero_qc.corruption.kspace.hermitian_half`): half the FFT work and memory;
-- each pose's copy is transformed along the other two axes only on the lines it contributes;
 - the FFTs run on grids padded to 7-smooth lengths (see :mod:`hetero_qc.corruption.kspace`).
 """
 
@@ -176,44 +175,38 @@ def motion(
     """
     batch, n_motions = params.times.shape
     phase = check_axis(phase_axis, "phase_axis")
-    phase_dim = 2 + phase
-    other_dims = tuple(2 + a for a in range(3) if a != phase)
+    # rfftn halves the last of its dims (in place): name the phase axis last, so lines stay whole.
+    fft_dims = tuple(2 + a for a in range(3) if a != phase) + (2 + phase,)
     rotation = euler_matrix(params.degrees.to(images.device))  # (B, S, 3, 3), float64
     padded, shape = pad_to_fast(images)
     grid = tuple(padded.shape[-3:])
     n_lines = grid[phase]
-    # Real FFT along the phase axis first (it halves that axis), per distinct source image.
-    sources = [torch.fft.rfft(padded, dim=phase_dim)]
+    spectra = [torch.fft.rfftn(padded, dim=fft_dims)]
     if bool((params.degrees != 0).any()):
-        rotated = torch.fft.rfft(_rotate(images, rotation, spacing, grid), dim=phase_dim)
-        sources += [r.unsqueeze(1) for r in rotated.unbind(1)]
+        rotated = torch.fft.rfftn(_rotate(images, rotation, spacing, grid), dim=fft_dims)
+        spectra += [r.unsqueeze(1) for r in rotated.unbind(1)]
     else:
-        sources += sources * n_motions
+        spectra += [spectra[0]] * n_motions
     # x(R p + t) = z(p + R^T t), with z the rotated-only copy: a shift in voxels, done in k-space.
     translation = params.translation.double().to(images.device)[..., None]
     spacing_t = torch.tensor(spacing, dtype=torch.float64, device=images.device)
     shift = (rotation.transpose(-1, -2) @ translation)[..., 0] / spacing_t  # (B, S, 3)
     pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), n_lines), dim=-1)
-    result = torch.zeros_like(sources[0])
-    for p, source in enumerate(sources):
+    result = None
+    for p, spectrum in enumerate(spectra):
         weight = hermitian_half((pose == p).to(torch.float32))  # (B, n_lines // 2 + 1)
-        # Only the lines some sample takes from this pose go through the remaining FFTs: each pose
-        # holds about 1 / (S + 1) of them, so the 2D FFTs cost one full spectrum in all, not S + 1.
-        lines = weight.any(0).nonzero()[:, 0]
-        if len(lines) == 0:
+        if not bool(weight.any()):
             continue
-        spectrum = torch.fft.fftn(source.index_select(phase_dim, lines), dim=other_dims)
         if p == 0:  # the reference pose: only the line weights, broadcast along the phase axis
             view = [batch, 1, 1, 1, 1]
-            view[phase_dim] = -1
-            factor = weight[:, lines].reshape(view)
+            view[2 + phase] = -1
+            factor = weight.reshape(view)
         else:
             factors = _phase_factors(shift[:, p - 1], grid, phase, images.device)
-            factors[phase] = factors[phase][:, lines] * weight[:, lines]
+            factors[phase] = factors[phase] * weight
             factor = _outer(factors)
-        result.index_add_(phase_dim, lines, spectrum.mul_(factor))
-    image = torch.fft.irfftn(result, s=[grid[d - 2] for d in (*other_dims, phase_dim)],
-                             dim=(*other_dims, phase_dim))
+        result = spectrum * factor if result is None else result.addcmul_(spectrum, factor)
+    image = torch.fft.irfftn(result, s=[grid[d - 2] for d in fft_dims], dim=fft_dims)
     return crop_to(image.to(images.dtype), shape)
 
 

@@ -18,7 +18,7 @@ class Batch(NamedTuple):
     head: Tensor  # bool
     brain: Tensor  # bool
     cgm: Tensor  # bool
-    spacing: Tensor  # (B, 3) mm
+    spacing: Tensor | tuple  # (B, 3) mm; nested tuples of floats once a module has it (read on the host)
 
 
 def _item(scan: Scan, crop: tuple[slice, ...] = ()) -> Batch:

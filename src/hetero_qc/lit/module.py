@@ -71,9 +71,15 @@ class HeteroModule(L.LightningModule):
 
     # --- the step ------------------------------------------------------------------------------
 
+    def on_before_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        """Read the spacing while the batch is still on the host: on a GPU, reading it back from the
+        device would synchronise every step."""
+        batch = Batch(*batch)
+        return batch._replace(spacing=tuple(tuple(row) for row in batch.spacing.tolist()))
+
     def corrupt(self, batch: Batch, generator: torch.Generator | None = None, validation: bool = False) -> Tensor:
         """Corrupt the clean batch on its device, in float32 whatever the autocast."""
-        spacing = tuple(float(s) for s in batch.spacing[0])
+        spacing = tuple(float(s) for s in batch.spacing[0])  # host floats (on_before_batch_transfer)
         pipeline = self.val_corruption if validation else self.corruption
         with torch.autocast(self.device.type, enabled=False):
             return pipeline(batch.image.float(), spacing, generator, batch.brain).image
