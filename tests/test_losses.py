@@ -49,6 +49,25 @@ def test_weighted_ce_closed_form():
     assert uncertainty_weighted_ce(logits, torch.zeros_like(s), target).item() == pytest.approx(math.log(2))
 
 
+def test_weighted_ce_beta_one_keeps_the_plain_ce_gradient_and_the_optimum():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 2, 4, 4, 4, generator=g, requires_grad=True)
+    target = torch.randint(0, 2, (1, 1, 4, 4, 4), generator=g)
+    log_var = torch.full((1, 1, 4, 4, 4), 3.0)  # a large sigma_s: Eq. 2 scales CE by exp(-3)
+    uncertainty_weighted_ce(logits, log_var, target, beta=1.0).backward()
+    ours = logits.grad.clone()
+    logits.grad = None
+    torch.nn.functional.cross_entropy(logits, target[:, 0]).backward()
+    torch.testing.assert_close(ours, logits.grad)
+    # d/ds vanishes where exp(s) = 2 CE, with or without beta
+    ce = torch.nn.functional.cross_entropy(logits.detach(), target[:, 0], reduction="none").unsqueeze(1)
+    s = torch.log(2 * ce).requires_grad_(True)
+    uncertainty_weighted_ce(logits.detach(), s, target, beta=1.0).backward()
+    assert s.grad.abs().max().item() < 1e-6
+    with pytest.raises(ValueError, match="beta"):
+        uncertainty_weighted_ce(logits, log_var, target, beta=-1)
+
+
 def test_worst_voxel_error_flags_a_network_that_gives_up():
     from hetero_qc.metrics import worst_voxel_errors
 

@@ -40,7 +40,7 @@ class HeteroModule(L.LightningModule):
         val_corruption: the pipeline of the fixed, seeded validation and test corruptions.
         optimizer: a ``_partial_`` optimizer (paper: Adam, lr 1e-4).
         roi_size: sliding-window size for whole-volume evaluation.
-        beta: beta-NLL weight (0 is the paper's Eq. 1).
+        beta: beta-NLL weight (0 is the paper's Eq. 1), also applied to the segmentation term (Eq. 2).
         mean_warmup_steps: steps during which only the mean is trained (MSE), before the NLL.
         val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
         preprocessing: the data's preprocessing settings, kept in checkpoints so that inference on new
@@ -172,7 +172,7 @@ class MultiTaskModule(HeteroModule):
     """Reconstruction plus CGM segmentation with a learned task uncertainty (paper Section 5, Eq. 3)."""
 
     def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
-        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm)
+        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.beta)
 
     def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
         # Dice on the clean scan: the segmentation the network would give a good acquisition.
