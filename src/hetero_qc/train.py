@@ -35,7 +35,7 @@ def run(cfg: DictConfig) -> float | None:
     if not trainer.fast_dev_run:  # the final state, whatever the validation schedule: resumable
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     if cfg.get("test") and not trainer.fast_dev_run:
-        trainer.test(module, datamodule=datamodule, ckpt_path="best")
+        trainer.test(module, datamodule=datamodule, ckpt_path="last")  # the weights the experiments use
     value = trainer.callback_metrics.get(monitor)
     return None if value is None else float(value)
 

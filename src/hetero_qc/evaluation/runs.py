@@ -38,7 +38,7 @@ def config_key(experiment: str, overrides: tuple[str, ...] = ()) -> tuple[str, o
 
 
 def trained_checkpoint(experiment: str, overrides: tuple[str, ...] = (), root: Path | None = None) -> Path:
-    """Best checkpoint of ``experiment``: from an earlier run of the very same config, else trained now.
+    """Final checkpoint of ``experiment``: from an earlier run of the very same config, else trained now.
 
     Runs live in ``outputs/<experiment>/<config hash>/``; a run counts once it wrote ``DONE``.
     """
@@ -51,5 +51,8 @@ def trained_checkpoint(experiment: str, overrides: tuple[str, ...] = (), root: P
         cfg.run_dir = str(run_dir)
         run(cfg)
         done.write_text(json.dumps({"experiment": experiment, "overrides": list(overrides)}))
-    best = run_dir / "checkpoints" / "best.ckpt"
-    return best if best.exists() else run_dir / "checkpoints" / "last.ckpt"
+    # The final weights, not best.ckpt: the CPU recipes run 1200 steps at a constant learning rate, and
+    # their validation NLL (6 volumes) picked step 400 of recon_cpu over step 1200 by 0.02 nats while
+    # step 1200 reconstructed 1.6 dB better and tracked the error with sigma better (Pearson r 0.98
+    # against 0.95 over 9 noise levels on 3 validation scans).
+    return run_dir / "checkpoints" / "last.ckpt"
