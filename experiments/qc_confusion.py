@@ -18,14 +18,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torchio as tio
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.data import FolderSource
 from hetero_qc.demo import IXI_IMAGES
-from hetero_qc.evaluation.experiment import (
-    figure_parser,
-    save_results,
-    trained,
-    write_atomic,
-)
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.paths import DATA_DIR, REPO_ROOT
 from hetero_qc.qc.calibrate import confusion, corruption_scores
 from hetero_qc.qc.run import run_qc

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from hetero_qc.atomic import write_text
 from hetero_qc.paths import DATA_DIR, REPO_ROOT
 
 RESULTS = Path("results")
@@ -56,11 +57,7 @@ def _publish(payload: object, table: str, args: argparse.Namespace, section: str
     """Write a benchmark's JSON atomically, print its table and update BENCHMARKS.md."""
     from hetero_qc.bench.report import update_benchmarks
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(out)
+    write_text(args.out, json.dumps(payload, indent=1))
     print(table)
     if args.benchmarks_md:
         update_benchmarks(Path(args.benchmarks_md), section, table, command)

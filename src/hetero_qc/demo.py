@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hetero_qc.atomic import write_atomic, write_text
 from hetero_qc.corruption import (
     RandomBiasField,
     RandomGhosting,
@@ -60,7 +61,7 @@ def corruption_demo(data_dir: Path, out_dir: Path, seed: int = 0) -> str:
     for name, volume in outputs.items():
         file = name.split(" (")[0].replace(" ", "_")
         save_volume(volume[0, 0].numpy(), scan.affine, out_dir / f"{record.subject}_{file}.nii.gz")
-    (out_dir / "params.json").write_text(json.dumps(params, indent=1))
+    write_text(out_dir / "params.json", json.dumps(params, indent=1))
     figure, axes = plt.subplots(2, 4, figsize=(12, 6.5))
     for ax, (name, volume) in zip(axes.flat, outputs.items()):
         ax.imshow(volume[0, 0, volume.shape[2] // 2].T.numpy(), cmap="gray", origin="lower", vmin=0, vmax=1)
@@ -68,6 +69,6 @@ def corruption_demo(data_dir: Path, out_dir: Path, seed: int = 0) -> str:
         ax.axis("off")
     figure.suptitle(f"{record.subject} (IXI, 2 mm): simulated artefacts, sagittal mid-slice")
     figure.tight_layout()
-    figure.savefig(out_dir / "demo.png", dpi=100)
+    write_atomic(out_dir / "demo.png", lambda tmp: figure.savefig(tmp, dpi=100))
     plt.close(figure)
     return f"Wrote {len(outputs)} volumes, params.json and demo.png to {out_dir}/"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from hetero_qc.atomic import write_text
+
 
 def _code_version() -> str:
     try:
@@ -26,6 +28,4 @@ def update_benchmarks(path: Path, section: str, table: str, command: str) -> Non
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(path, text)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.data.preprocess import Preprocessing, Scan, preprocess
 from hetero_qc.data.sources import ScanRecord
 
@@ -46,9 +47,7 @@ class ScanCache:
         else:
             scan = preprocess(record, self.settings)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                torch.save({**scan._asdict(), "affine": torch.from_numpy(np.asarray(scan.affine))}, tmp)
-                tmp.replace(path)
+                stored = {**scan._asdict(), "affine": torch.from_numpy(np.asarray(scan.affine))}
+                write_atomic(path, lambda tmp: torch.save(stored, tmp))
         self._memory[key] = scan
         return scan

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.data.sources import NIFTI_SUFFIXES
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -50,17 +46,8 @@ def save_volume(data: np.ndarray, affine: np.ndarray, path: str | Path) -> None:
         ValueError: if the folder cannot be written.
     """
     path = Path(path)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
+    image = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
+        write_atomic(path, lambda tmp: nib.save(image, tmp))
     except OSError as error:
         raise ValueError(f"{path.parent}: cannot write there ({error.strerror})") from None
-    try:
-        nib.save(nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine), tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

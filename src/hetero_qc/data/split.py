@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from hetero_qc.atomic import write_text
 
 SPLITS = ("train", "val", "test")
 
@@ -42,8 +42,4 @@ def split_subjects(
 
 def write_split(split: dict[str, list[str]], path: Path) -> None:
     """Write the split as JSON, atomically (a unique temporary name, so concurrent writers never clash)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps({k: split[k] for k in SPLITS}, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps({k: split[k] for k in SPLITS}, indent=1))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 from torch import nn
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.runs import config_key, experiment_name, trained_checkpoint
 from hetero_qc.inference import load_network
@@ -62,19 +61,6 @@ def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--max-subjects", type=int, default=None,
                         help="use only the first N validation and test subjects (default: all)")
     return parser
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write ``path`` through ``write(tmp)`` into a temporary file beside it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_results(folder: Path, name: str, figure: plt.Figure, table: pd.DataFrame, summary: dict) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from hetero_qc.atomic import write_text
 from hetero_qc.config import compose_train
 from hetero_qc.paths import REPO_ROOT
 
@@ -50,7 +51,7 @@ def trained_checkpoint(experiment: str, overrides: tuple[str, ...] = (), root: P
     if not done.exists():
         cfg.run_dir = str(run_dir)
         run(cfg)
-        done.write_text(json.dumps({"experiment": experiment, "overrides": list(overrides)}))
+        write_text(done, json.dumps({"experiment": experiment, "overrides": list(overrides)}))
     # The final weights, not best.ckpt: the CPU recipes run 1200 steps at a constant learning rate, and
     # their validation NLL (6 volumes) picked step 400 of recon_cpu over step 1200 by 0.02 nats while
     # step 1200 reconstructed 1.6 dB better and tracked the error with sigma better (Pearson r 0.98

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.corruption import RandomMotion
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.experiment import Trained
@@ -80,11 +81,9 @@ def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
     checkpoint = torch.load(model.checkpoint, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
-    tmp = out_dir / "model.ckpt.tmp"
-    torch.save(slim, tmp)
-    tmp.replace(out_dir / "model.ckpt")
+    write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
     table = corruption_scores(model, model.val_scans)
-    table.to_csv(out_dir / "validation_scores.csv", index=False)
+    write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))
     cutoffs = calibrate_cutoffs(table)
     cutoffs.save(out_dir / "cutoffs.json")
     for name in ("config.yaml", "metrics.csv", "split.json"):

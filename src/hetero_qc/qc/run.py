@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -14,6 +13,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from hetero_qc.atomic import write_text
 from hetero_qc.inference import load_network
 from hetero_qc.paths import REPO_ROOT
 from hetero_qc.qc.inputs import expand_inputs
@@ -39,13 +39,6 @@ def _writable(folder: Path) -> None:
             pass
     except OSError as error:
         raise ValueError(f"{folder}: cannot write the output folder ({error.strerror})") from None
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto") -> int:
@@ -76,9 +69,9 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "seconds": seconds[s.name],
              **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
     columns = ["scan", "verdict", "sigma_r", "sigma_s", "predicted_error", "seconds"]
-    _write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in
+    write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in
                                                                       ("recon", "sigma", "cgm", "sigma_seg")]).to_csv(index=False))
-    _write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
+    write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
                                                  "scans": rows, "failures": failures}, indent=1))
-    _write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))
+    write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))
     return 1 if failures else 0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hetero_qc.atomic import write_text
+
 OK = "ok"
 DEGRADED = "degraded but usable for CGM segmentation"
 EXCLUDE = "exclude"
@@ -40,9 +42,7 @@ class Cutoffs:
         return DEGRADED if scores.sigma_r > self.sigma_r else OK
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        tmp.replace(path)
+        write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> Cutoffs:
