@@ -64,21 +64,3 @@ def test_bad_arguments_name_themselves(kwargs, name):
         RandomPartialNoise(**kwargs)
 
 
-def test_gaussian_fields_are_standard_independent_and_thread_count_free(monkeypatch):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hetero_qc.corruption import noise
-
-    monkeypatch.setattr(noise, "CHUNK", 5000)  # many chunks on a small field
-    shape = (1, 30, 30, 30)
-    fields = noise.gaussian_pair(shape, 7, torch.device("cpu"))
-    assert fields.shape == (2, *shape) and fields.dtype == torch.float32
-    real, imaginary = fields.double().reshape(2, -1)
-    assert abs(real.mean().item()) < 0.03 and abs(real.std().item() - 1) < 0.03
-    assert abs(torch.corrcoef(torch.stack([real, imaginary]))[0, 1].item()) < 0.03
-    # Chunk boundaries start fresh streams: neighbouring chunks must not repeat each other.
-    assert not torch.equal(real[:5000], real[5000:10000])
-    with monkeypatch.context() as m:
-        m.setattr(noise, "_POOL", ThreadPoolExecutor(max_workers=1))
-        torch.testing.assert_close(noise.gaussian_pair(shape, 7, torch.device("cpu")), fields, rtol=0, atol=0)
-    assert not torch.equal(noise.gaussian_pair(shape, 8, torch.device("cpu")), fields)

@@ -15,12 +15,10 @@ so that visual quality drops while the task region may stay intact.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -77,36 +75,32 @@ def box_mask(box: Tensor, shape: tuple[int, int, int]) -> Tensor:
     return (d[:, :, None, None] & h[:, None, :, None] & w[:, None, None, :]).unsqueeze(1)
 
 
-# Samples per random stream on the CPU: fixed, so that the noise does not depend on the thread count.
-CHUNK = 1 << 19
-_POOL = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8), thread_name_prefix="hetero_qc-noise")
+def _rician_sample(clean: Tensor, sigma: float, seed: int, out: Tensor) -> None:
+    """Write ``|clean + sigma (n1 + i n2)|`` for one sample ``(1, D, H, W)`` into ``out``; ``n1``, ``n2``
+    standard normal fields from two generators seeded by ``seed``.
 
-
-def _fill_normal(out: np.ndarray, seed: np.random.SeedSequence) -> None:
-    np.random.Generator(np.random.PCG64(seed)).standard_normal(out=out, dtype=out.dtype)
-
-
-def gaussian_pair(shape: tuple[int, ...], seed: int, device: torch.device) -> Tensor:
-    """Two independent standard-normal fields for one sample, ``(2, *shape)`` float32, seeded by ``seed``.
-
-    On a GPU: torch's sampler. On the CPU, numpy's ziggurat sampler (PCG64), which ``make bench``
-    measured about twice as fast as torch's Box-Muller ``randn``: the fields are cut into chunks of
-    :data:`CHUNK` samples, each with its own stream spawned from ``seed``, filled in parallel threads
-    (numpy releases the GIL while it fills), so the result does not depend on the thread count.
+    Torch's CPU normal sampler runs on one core; each field has its own generator, so on the CPU the
+    two fields are drawn, scaled and squared in two threads (the GIL is released), and the result does
+    not depend on the thread count. Each thread creates its own tensors (no in-place write from a
+    thread that is outside the caller's inference mode).
     """
-    if device.type != "cpu":
-        generator = torch.Generator(device=device).manual_seed(seed % 2**63)
-        return torch.randn((2, *shape), generator=generator, device=device)
-    fields = torch.empty((2, *shape), dtype=torch.float32)
-    flat = fields.numpy().reshape(-1)
-    starts = range(0, flat.size, CHUNK)
-    streams = np.random.SeedSequence(seed).spawn(len(starts))
-    jobs = [_POOL.submit(_fill_normal, flat[a:a + CHUNK], s) for a, s in zip(starts, streams)]
-    for job in jobs:
-        job.result()
-    return fields
+    generators = [torch.Generator(device=clean.device).manual_seed((seed + k) % 2**63) for k in range(2)]
+
+    def real_squared() -> Tensor:
+        return torch.randn(clean.shape, generator=generators[0], device=clean.device).mul_(sigma).add_(clean).square_()
+
+    def imaginary_squared() -> Tensor:
+        return torch.randn(clean.shape, generator=generators[1], device=clean.device).mul_(sigma).square_()
+
+    if clean.device.type == "cpu":
+        jobs = [_POOL.submit(part) for part in (real_squared, imaginary_squared)]
+        real, imaginary = (job.result() for job in jobs)
+    else:
+        real, imaginary = real_squared(), imaginary_squared()
+    torch.sqrt(real.add_(imaginary), out=out)
 
 
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hetero_qc-noise")
 FULL_BOX = (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
 
 
@@ -123,8 +117,7 @@ def rician_noise(images: Tensor, params: NoiseParams, region: Tensor | None = No
     """
     noisy = torch.empty_like(images)
     for b, (seed, sigma) in enumerate(zip(params.seed.tolist(), params.sigma.tolist())):
-        real, imaginary = gaussian_pair(tuple(images.shape[1:]), int(seed), images.device).to(images.dtype)
-        noisy[b] = torch.hypot(real.mul_(sigma).add_(images[b]), imaginary.mul_(sigma))
+        _rician_sample(images[b], sigma, int(seed), noisy[b])
     full_box = bool((params.box == params.box.new_tensor(FULL_BOX)).all())
     if full_box and region is None:
         return noisy
