@@ -32,7 +32,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="last.ckpt", help="file in checkpoints/ (default last.ckpt)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
     args = parser.parse_args()
-    net, _ = load_network(args.run / "checkpoints" / args.checkpoint)
+    checkpoint = args.run / "checkpoints" / args.checkpoint
+    if not (args.run / "config.yaml").is_file() or not checkpoint.is_file():
+        parser.error(f"{args.run}: not a run folder (needs config.yaml and checkpoints/{args.checkpoint})")
+    net, _ = load_network(checkpoint)
     cfg = OmegaConf.load(args.run / "config.yaml")
     with open_dict(cfg):
         cfg.run_dir, cfg.data.split_dir, cfg.data.max_eval_subjects = str(args.run), None, args.scans

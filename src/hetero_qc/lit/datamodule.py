@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from hetero_qc.data import Preprocessing, Scan, ScanCache, split_subjects, write_split
 from hetero_qc.data.datasets import PatchDataset, VolumeDataset
-from hetero_qc.data.sources import BidsSource, FolderSource, MniSource
+from hetero_qc.data.sources import BidsSource, FolderSource, MniSource, ScanRecord
 
 Source = FolderSource | BidsSource | MniSource
 
@@ -60,6 +60,7 @@ class ScanDataModule(L.LightningDataModule):
         self.cache = ScanCache(preprocessing, cache_dir)
         self.scans: dict[str, list[Scan]] = {}
         self.split: dict[str, list[str]] = {}
+        self.records: dict[str, ScanRecord] = {}
 
     def setup(self, stage: str | None = None) -> None:
         """Split once, then load (from the cache) only the splits ``stage`` uses; ``None`` loads all."""

@@ -53,7 +53,8 @@ class UNetConfig:
         return DynUNet(
             spatial_dims=3, in_channels=1, out_channels=out_channels, kernel_size=list(self.kernels),
             strides=list(self.strides), upsample_kernel_size=list(self.strides[1:]),
-            filters=list(self.filters), norm_name="" if self.norm == "none" else self.norm, act_name=self.act, res_block=False,
+            filters=list(self.filters), norm_name="" if self.norm == "none" else self.norm,  # "": MONAI's no norm
+            act_name=self.act, res_block=False,
         )
 
 

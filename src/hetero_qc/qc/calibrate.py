@@ -88,7 +88,7 @@ def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
     cutoffs.save(out_dir / "cutoffs.json")
     for name in ("config.yaml", "metrics.csv", "split.json"):
         if (run_dir / name).exists():
-            shutil.copyfile(run_dir / name, out_dir / name)
+            write_atomic(out_dir / name, lambda tmp, source=run_dir / name: shutil.copyfile(source, tmp))
     return cutoffs
 
 
