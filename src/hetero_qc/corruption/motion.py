@@ -11,10 +11,9 @@ A pose is the sampling transform ``T(p) = R (p - c) + c + t`` in mm about the gr
 ``R = Rz Rx Ry`` from Euler angles in degrees about array axes 0, 1, 2 (ITK's ``Euler3DTransform``,
 which TorchIO uses): the moved image is ``x(T(p))``. What makes this fast:
 
-- translations are exact phase ramps in k-space, no resampling: ``x(R p + t) = z(p + R^T t)`` with
-  ``z = x o R`` the rotated-only copy;
-- all rotated copies of the batch are resampled in one batched ``grid_sample`` call, and skipped
-  entirely when no pose rotates;
+- all moved copies of the batch are resampled in one batched ``grid_sample`` call, the translation
+  folded into the sampling grid at no cost; when no pose rotates, translations are exact phase ramps
+  in k-space instead and nothing is resampled;
 - only the real part is kept, so the spectra are real FFTs with the phase-encode axis halved
   (:func:`~hetero_qc.corruption.kspace.hermitian_half`): half the FFT work and memory;
 - the FFTs run on grids padded to 7-smooth lengths (see :mod:`hetero_qc.corruption.kspace`).
@@ -87,12 +86,13 @@ def segment_poses(times: Tensor, n_lines: int) -> Tensor:
     return torch.where(first, centre[:, None].expand_as(segment), pose)
 
 
-def _rotation_grid(
-    rotation: Tensor, spacing: Spacing, shape: tuple[int, int, int], out_shape: tuple[int, int, int], dtype: torch.dtype
+def _pose_grid(
+    rotation: Tensor, translation: Tensor, spacing: Spacing, shape: tuple[int, int, int],
+    out_shape: tuple[int, int, int], dtype: torch.dtype,
 ) -> Tensor:
-    """``grid_sample`` grid that samples at ``R p`` about the centre of a ``shape`` grid, for ``rotation``
-    ``(B, S, 3, 3)``, written on an ``out_shape`` grid (``shape`` padded at the far ends for the FFT, so
-    that no padded copy is needed).
+    """``grid_sample`` grid that samples at ``R p + t`` (``p`` in mm about the centre of a ``shape``
+    grid), for ``rotation`` ``(B, S, 3, 3)`` and ``translation`` ``(B, S, 3)`` mm, written on an
+    ``out_shape`` grid (``shape`` padded at the far ends for the FFT, so that no padded copy is needed).
 
     Returns ``(B, S * D', H', W', 3)``: the ``S`` poses of a sample are stacked along depth, so one
     ``grid_sample`` call resamples every pose of the batch without copying the input ``S`` times.
@@ -105,28 +105,33 @@ def _rotation_grid(
                                device=rotation.device)
     # Normalised coordinates u = q / half_extent (align_corners=False); the grid's last axis is (W, H, D).
     affine = (rotation / half_extent[:, None] * half_extent[None, :]).flip(-1).flip(-2).to(dtype)
+    offset = (translation.double() / half_extent).flip(-1).to(dtype)  # (B, S, 3) in grid order (W, H, D)
     u_d, u_h, u_w = ((2 * torch.arange(m, device=rotation.device, dtype=dtype) + 1) / n - 1
                      for n, m in zip(shape, out_shape))
     grid = torch.empty((batch, poses, *out_shape, 3), device=rotation.device, dtype=dtype)
     for c in range(3):
         row = affine[:, :, c]  # (B, S, 3): weights of u_w, u_h, u_d
-        plane = row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
+        plane = (row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
+                 + offset[..., c, None, None])
         torch.add(plane[..., None], (row[..., 0, None] * u_w)[:, :, None, None, :], out=grid[..., c])
     return grid.reshape(batch, poses * out_shape[0], *out_shape[1:], 3)
 
 
-def _rotate(images: Tensor, rotation: Tensor, spacing: Spacing, out_shape: tuple[int, int, int]) -> Tensor:
-    """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p`` about the grid centre.
+def _move(
+    images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing, out_shape: tuple[int, int, int]
+) -> Tensor:
+    """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p + t`` about the grid centre.
 
     Args:
         rotation: ``(B, S, 3, 3)``.
+        translation: ``(B, S, 3)`` mm.
         out_shape: output grid, ``(D, H, W)`` or larger (the extra voxels are background).
 
     Returns:
         ``(B, S, *out_shape)``; outside the image the sample's minimum (its background) is used, as in TorchIO.
     """
     batch, poses = rotation.shape[:2]
-    grid = _rotation_grid(rotation, spacing, tuple(images.shape[-3:]), out_shape, images.dtype)
+    grid = _pose_grid(rotation, translation, spacing, tuple(images.shape[-3:]), out_shape, images.dtype)
     background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
     zero_background = bool((background == 0).all())  # MRI magnitude: usually, and two passes saved
     source = images if zero_background else images - background
@@ -182,24 +187,24 @@ def motion(
     grid = tuple(padded.shape[-3:])
     n_lines = grid[phase]
     spectra = [torch.fft.rfftn(padded, dim=fft_dims)]
-    if bool((params.degrees != 0).any()):
-        rotated = torch.fft.rfftn(_rotate(images, rotation, spacing, grid), dim=fft_dims)
-        spectra += [r.unsqueeze(1) for r in rotated.unbind(1)]
-    else:
+    translation = params.translation.double().to(images.device)
+    rotates = bool((params.degrees != 0).any())
+    if rotates:
+        moved = torch.fft.rfftn(_move(images, rotation, translation, spacing, grid), dim=fft_dims)
+        spectra += [m.unsqueeze(1) for m in moved.unbind(1)]
+    else:  # pure translations: exact phase ramps of the reference spectrum
+        spacing_t = torch.tensor(spacing, dtype=torch.float64, device=images.device)
+        shift = translation / spacing_t  # (B, S, 3) voxels
         spectra += [spectra[0]] * n_motions
-    # x(R p + t) = z(p + R^T t), with z the rotated-only copy: a shift in voxels, done in k-space.
-    translation = params.translation.double().to(images.device)[..., None]
-    spacing_t = torch.tensor(spacing, dtype=torch.float64, device=images.device)
-    shift = (rotation.transpose(-1, -2) @ translation)[..., 0] / spacing_t  # (B, S, 3)
     pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), n_lines), dim=-1)
+    view = [batch, 1, 1, 1, 1]
+    view[2 + phase] = -1
     result = None
     for p, spectrum in enumerate(spectra):
         weight = hermitian_half((pose == p).to(torch.float32))  # (B, n_lines // 2 + 1)
         if not bool(weight.any()):
             continue
-        if p == 0:  # the reference pose: only the line weights, broadcast along the phase axis
-            view = [batch, 1, 1, 1, 1]
-            view[2 + phase] = -1
+        if p == 0 or rotates:  # only the line weights, broadcast along the phase axis
             factor = weight.reshape(view)
         else:
             factors = _phase_factors(shift[:, p - 1], grid, phase, images.device)

@@ -64,15 +64,13 @@ def sigma_for_snr(images: Tensor, snr_db: Tensor) -> Tensor:
     return foreground_mean(images) / torch.pow(10.0, snr_db.to(images.dtype) / 20.0)
 
 
-def box_mask(box: Tensor, shape: tuple[int, int, int]) -> Tensor:
-    """Boolean ``(B, 1, D, H, W)`` mask of the boxes ``(B, 6)`` given as fractions of the grid."""
-    axes = []
-    for axis, n in enumerate(shape):
-        position = (torch.arange(n, device=box.device, dtype=box.dtype) + 0.5) / n  # voxel centres
-        inside = (position >= box[:, axis, None]) & (position < box[:, axis + 3, None])  # (B, n)
-        axes.append(inside)
-    d, h, w = axes
-    return (d[:, :, None, None] & h[:, None, :, None] & w[:, None, None, :]).unsqueeze(1)
+def box_slices(box: Tensor, shape: tuple[int, int, int]) -> list[tuple[slice, slice, slice]]:
+    """Per sample, the voxel slices of its box ``(B, 6)`` (fractions of the grid): the voxels whose
+    centre ``(i + 0.5) / n`` lies in ``[low, high)``."""
+    n = torch.tensor(shape, dtype=torch.float64)
+    bounds = torch.ceil(box.double().cpu() * n.repeat(2) - 0.5).clamp(min=0).long()
+    bounds = torch.minimum(bounds, n.long().repeat(2))
+    return [tuple(slice(lo, hi) for lo, hi in zip(row[:3], row[3:])) for row in bounds.tolist()]
 
 
 def _rician_sample(clean: Tensor, sigma: float, seed: int, out: Tensor) -> None:
@@ -107,24 +105,29 @@ FULL_BOX = (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
 def rician_noise(images: Tensor, params: NoiseParams, region: Tensor | None = None) -> Tensor:
     """Add Rician noise with ``params`` to ``images`` ``(B, 1, D, H, W)``; deterministic given the seeds.
 
+    Noise is drawn only inside each sample's box (TorchIO's ``RandomNoise`` draws it everywhere): a
+    partial-noise box of 30-60% of each side costs 3-22% of a whole-image draw.
+
     Args:
         images: clean magnitude images, ``(B, 1, D, H, W)``.
         params: per-sample sigma, seed and box (see :class:`NoiseParams`).
         region: optional boolean ``(B, 1, D, H, W)`` further limiting where noise goes.
 
     Returns:
-        The noisy batch, same shape and dtype; voxels outside the region are unchanged.
+        The noisy batch, same shape and dtype; voxels outside the box and region are unchanged.
     """
-    noisy = torch.empty_like(images)
-    for b, (seed, sigma) in enumerate(zip(params.seed.tolist(), params.sigma.tolist())):
-        _rician_sample(images[b], sigma, int(seed), noisy[b])
     full_box = bool((params.box == params.box.new_tensor(FULL_BOX)).all())
-    if full_box and region is None:
-        return noisy
-    inside = box_mask(params.box.to(images.dtype), tuple(images.shape[-3:]))
-    if region is not None:
-        inside = inside & region
-    return torch.where(inside, noisy, images)
+    noisy = torch.empty_like(images) if full_box and region is None else images.clone()
+    boxes = box_slices(params.box, tuple(images.shape[-3:]))
+    for b, (seed, sigma, box) in enumerate(zip(params.seed.tolist(), params.sigma.tolist(), boxes)):
+        inside = (b, slice(None), *box)
+        if region is None:
+            _rician_sample(images[inside], sigma, int(seed), noisy[inside])
+        else:
+            sample = torch.empty_like(images[inside])
+            _rician_sample(images[inside], sigma, int(seed), sample)
+            noisy[inside] = torch.where(region[inside], sample, images[inside])
+    return noisy
 
 
 class RandomRicianNoise(RandomArtefact):
