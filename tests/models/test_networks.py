@@ -61,15 +61,17 @@ def test_bad_bounds_raise():
 
 
 def test_local_scale_heads_follow_the_input_scale():
-    # Instance norm makes the U-Net's raw outputs blind to the input's scale; with local_scale the mean
-    # scales with the input and log sigma^2 shifts by log c^2 (eps aside), so sigma can report noise.
+    # Instance norm makes the U-Net's features blind to the input's scale; with local_scale the mean
+    # scales with the input and log sigma^2 shifts by log c^2 (eps aside) when the heads ignore log s^2,
+    # so sigma can report noise; the heads' log s^2 input then lets them depart from that.
     torch.manual_seed(0)
     net = ReconstructionNet(TINY, log_var_bounds=(-16, 11), local_scale=True).eval()  # bounds far away
     x = 0.5 + 0.3 * torch.randn(1, 1, 16, 16, 16)
     with torch.no_grad():
+        sees_scale = net(4 * x).mean - 4 * net(x).mean
+        net.head.mlp[0].weight[:, -1] = 0  # heads blind to log s^2
         small, large = net(x), net(4 * x)
         plain = ReconstructionNet(TINY, log_var_bounds=(-16, 11)).eval()
-        plain.load_state_dict(net.state_dict())
         plain_small, plain_large = plain(x), plain(4 * x)
     torch.testing.assert_close(large.mean, 4 * small.mean, rtol=1e-2, atol=5e-3)
     eps = ReconstructionNet.SCALE_EPS
@@ -77,3 +79,4 @@ def test_local_scale_heads_follow_the_input_scale():
     torch.testing.assert_close(large.log_var - small.log_var, expected, rtol=0, atol=0.02)
     assert expected.mean().item() > 2.5
     assert abs((plain_large.log_var - plain_small.log_var).mean().item()) < 0.05  # the blindness it fixes
+    assert sees_scale.abs().mean().item() > 0.05  # with log s^2 the heads see the absolute level

@@ -78,24 +78,25 @@ def _rician_sample(clean: Tensor, sigma: float, seed: int, out: Tensor) -> None:
     standard normal fields from two generators seeded by ``seed``.
 
     Torch's CPU normal sampler runs on one core; each field has its own generator, so on the CPU the
-    two fields are drawn, scaled and squared in two threads (the GIL is released), and the result does
-    not depend on the thread count. Each thread creates its own tensors (no in-place write from a
-    thread that is outside the caller's inference mode).
+    two fields are drawn and scaled in two threads (the GIL is released), and the result does not
+    depend on the thread count. Each thread creates its own tensors (no in-place write from a thread
+    that is outside the caller's inference mode). One ``hypot`` pass makes the magnitude.
     """
     generators = [torch.Generator(device=clean.device).manual_seed((seed + k) % 2**63) for k in range(2)]
 
-    def real_squared() -> Tensor:
-        return torch.randn(clean.shape, generator=generators[0], device=clean.device).mul_(sigma).add_(clean).square_()
+    def real() -> Tensor:
+        field = torch.randn(clean.shape, generator=generators[0], device=clean.device)
+        return torch.add(clean, field, alpha=sigma, out=field)
 
-    def imaginary_squared() -> Tensor:
-        return torch.randn(clean.shape, generator=generators[1], device=clean.device).mul_(sigma).square_()
+    def imaginary() -> Tensor:
+        return torch.randn(clean.shape, generator=generators[1], device=clean.device).mul_(sigma)
 
     if clean.device.type == "cpu":
-        jobs = [_POOL.submit(part) for part in (real_squared, imaginary_squared)]
-        real, imaginary = (job.result() for job in jobs)
+        jobs = [_POOL.submit(part) for part in (real, imaginary)]
+        parts = [job.result() for job in jobs]
     else:
-        real, imaginary = real_squared(), imaginary_squared()
-    torch.sqrt(real.add_(imaginary), out=out)
+        parts = [real(), imaginary()]
+    torch.hypot(*parts, out=out)
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hetero_qc-noise")

@@ -40,7 +40,8 @@ class HeteroModule(L.LightningModule):
         val_corruption: the pipeline of the fixed, seeded validation and test corruptions.
         optimizer: a ``_partial_`` optimizer (paper: Adam, lr 1e-4).
         roi_size: sliding-window size for whole-volume evaluation.
-        beta: beta-NLL weight (0 is the paper's Eq. 1), also applied to the segmentation term (Eq. 2).
+        beta: beta-NLL weight of the regression term (0 is the paper's Eq. 1).
+        seg_beta: the same weight for the segmentation term (Eq. 2; multi-task only).
         mean_warmup_steps: steps during which only the mean is trained (MSE), before the NLL.
         val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
         preprocessing: the data's preprocessing settings, kept in checkpoints so that inference on new
@@ -55,6 +56,7 @@ class HeteroModule(L.LightningModule):
         optimizer: dict,
         roi_size: tuple[int, int, int] = (64, 64, 64),
         beta: float = 0.0,
+        seg_beta: float = 0.0,
         mean_warmup_steps: int = 0,
         val_seed: int = 1234,
         preprocessing: dict | None = None,
@@ -63,6 +65,7 @@ class HeteroModule(L.LightningModule):
         self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
                                    "val_corruption": _plain(val_corruption),
                                    "optimizer": _plain(optimizer), "roi_size": list(roi_size), "beta": beta,
+                                   "seg_beta": seg_beta,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing)})
         self.net = instantiate(self.hparams.net)
@@ -172,7 +175,7 @@ class MultiTaskModule(HeteroModule):
     """Reconstruction plus CGM segmentation with a learned task uncertainty (paper Section 5, Eq. 3)."""
 
     def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
-        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.beta)
+        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.seg_beta)
 
     def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
         # Dice on the clean scan: the segmentation the network would give a good acquisition.

@@ -50,12 +50,33 @@ def check_bounds(bounds: tuple[float, float], name: str) -> tuple[float, float]:
     return low, high
 
 
+class ScaleHead(nn.Module):
+    """Per-voxel heads ``(f, g)`` from the decoder's features and the unnormalised ``log s^2``:
+    a 1x1x1 two-layer perceptron over ``[features, log s^2]``, ``(B, C + 1, ...) -> (B, 2, ...)``.
+
+    The decoder's features are instance-normalised, hence scale-free: alone they cannot tell a clean
+    image's faint background noise from a noisy image's strong one, and the network had learned to
+    remove the Rayleigh bias of noisy backgrounds (about 1.9 local standard deviations) from clean
+    inputs too. ``log s^2`` tells the heads the absolute level.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv3d(channels + 1, channels, 1), nn.LeakyReLU(0.01, inplace=True),
+                                 nn.Conv3d(channels, 2, 1))
+
+    def forward(self, features: Tensor, log_scale2: Tensor) -> Tensor:
+        with torch.autocast(features.device.type, enabled=False):  # float32 heads (ReconstructionNet)
+            return self.mlp(torch.cat([features.float(), log_scale2.float()], dim=1))
+
+
 class ReconstructionNet(nn.Module):
     """Residual heteroscedastic U-Net: ``mean = x + f(x)``, ``log_var = soft_clamp(g(x))``.
 
     With ``local_scale`` the two heads speak in units of the input's local scale
-    ``s^2 = var_5(x) + eps`` (variance over 5^3 voxels): ``mean = x + s f(x)`` and
-    ``log_var = soft_clamp(g(x) + log s^2)``. Instance norm makes ``f`` and ``g`` blind to the absolute
+    ``s^2 = var_5(x) + eps`` (variance over 5^3 voxels): ``mean = x + s f`` and
+    ``log_var = soft_clamp(g + log s^2)``, where ``(f, g)`` come from the decoder's features and
+    ``log s^2`` (:class:`ScaleHead`). Instance norm makes the features blind to the absolute
     intensity scale, hence to the noise level that sigma must report; ``s`` restores it from the raw
     input, while the normalised U-Net predicts scale-free quantities. The heads run in float32: under
     bf16 autocast the bounded log-variance came out in steps of 0.06 (3% steps in sigma).
@@ -78,13 +99,18 @@ class ReconstructionNet(nn.Module):
         self.unet = unet
         self.log_var_bounds = check_bounds(log_var_bounds, "log_var_bounds")
         self.local_scale = local_scale
-        self.net = unet.build(out_channels=2)
+        # With local_scale the U-Net's output block gives the head's features (as many as level 0 has).
+        self.net = unet.build(out_channels=unet.filters[0] if local_scale else 2)
+        self.head = ScaleHead(unet.filters[0]) if local_scale else None
 
     def _regression(self, x: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
-        residual, log_var = raw[:, :1].float(), raw[:, 1:2].float()
-        if self.local_scale:
-            scale2 = local_variance(x) + self.SCALE_EPS
-            residual, log_var = residual * scale2.sqrt(), log_var + scale2.log()
+        """``raw``: the regression decoder's output ``(B, C, ...)``; returns mean and log-variance."""
+        if self.head is None:
+            residual, log_var = raw[:, :1].float(), raw[:, 1:2].float()
+        else:
+            log_scale2 = (local_variance(x) + self.SCALE_EPS).log()
+            f, g = self.head(raw, log_scale2).unbind(1)
+            residual, log_var = (f[:, None] * log_scale2.mul(0.5).exp(), g[:, None] + log_scale2)
         return x.float() + residual, soft_clamp(log_var, *self.log_var_bounds)
 
     def forward(self, x: Tensor) -> NetOutput:
