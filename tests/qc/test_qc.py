@@ -148,3 +148,7 @@ def test_cutoffs_from_validation_scores():
     assert cutoffs.verdict(ScanScores(0.2, 0.65, 0)) == EXCLUDE
     undamaged = calibrate_cutoffs(table.assign(damaged=False))
     assert undamaged.sigma_s == 0.70 and "largest" in undamaged.method
+    # A sigma_s that barely moves: Youden alone would cut inside the clean scans' range.
+    flat = table.assign(sigma_s=[0.25, 0.21, 0.20, 0.22, 0.23, 0.24])
+    assert calibrate_cutoffs(flat).sigma_s == 0.25  # no clean scan excluded
+    assert calibrate_cutoffs(flat).verdict(ScanScores(0.11, 0.25, 0)) == OK
