@@ -135,6 +135,10 @@ def _move(
     background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
     zero_background = bool((background == 0).all())  # MRI magnitude: usually, and two passes saved
     source = images if zero_background else images - background
+    if batch == 1:
+        # The CPU grid_sample splits its work across threads by batch entry only: one volume's poses
+        # go along the batch axis of a stride-0 view (no copy), so they resample in parallel.
+        source, grid = source.expand(poses, -1, -1, -1, -1), grid.reshape(poses, *out_shape, 3)
     rotated = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if not zero_background:
         rotated = rotated + background
