@@ -17,6 +17,20 @@ def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     return (values * weights).sum() / weights.sum().clamp_min(1)
 
 
+def _beta_weighted_mean(loss: Tensor, log_var: Tensor, beta: float, mask: Tensor | None) -> Tensor:
+    """Mean over ``mask`` of ``loss`` weighted per voxel by a stop-gradient ``sigma^(2 beta)``
+    (beta-NLL, Seitzer et al., ICLR 2022); ``beta = 0`` is the plain mean.
+
+    Raises:
+        ValueError: if ``beta`` is outside [0, 1].
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if beta > 0:
+        loss = loss * torch.exp(beta * log_var.detach())
+    return _masked_mean(loss, mask)
+
+
 def heteroscedastic_nll(
     mean: Tensor, log_var: Tensor, target: Tensor, mask: Tensor | None = None, beta: float = 0.0
 ) -> Tensor:
@@ -33,13 +47,9 @@ def heteroscedastic_nll(
     Raises:
         ValueError: if ``beta`` is outside [0, 1].
     """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
     mean, log_var, target = mean.float(), log_var.float(), target.float()
     nll = 0.5 * torch.exp(-log_var) * (target - mean) ** 2 + 0.5 * log_var
-    if beta > 0:
-        nll = nll * torch.exp(beta * log_var.detach())
-    return _masked_mean(nll, mask)
+    return _beta_weighted_mean(nll, log_var, beta, mask)
 
 
 def uncertainty_weighted_ce(
@@ -61,11 +71,6 @@ def uncertainty_weighted_ce(
     Raises:
         ValueError: if ``beta`` is outside [0, 1].
     """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
     ce = F.cross_entropy(logits.float(), target[:, 0].long(), reduction="none").unsqueeze(1)
     log_var = log_var.float()
-    loss = torch.exp(-log_var) * ce + 0.5 * log_var
-    if beta > 0:
-        loss = loss * torch.exp(beta * log_var.detach())
-    return _masked_mean(loss, mask)
+    return _beta_weighted_mean(torch.exp(-log_var) * ce + 0.5 * log_var, log_var, beta, mask)

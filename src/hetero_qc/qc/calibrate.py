@@ -53,8 +53,8 @@ def corruption_scores(model: Trained, scans: list[Scan], seed: int = 0) -> pd.Da
 
 
 def _clean_floor(clean_scores: np.ndarray) -> float:
-    """The lowest cut-off that flags at most :data:`FALSE_ALARMS` of the clean validation scans
-    (all of them kept below 20 scans)."""
+    """The lowest cut-off that flags at most :data:`FALSE_ALARMS` of the clean validation scans (with
+    fewer than 20 scans: none of them)."""
     return float(np.quantile(clean_scores, 1 - FALSE_ALARMS, method="higher"))
 
 
