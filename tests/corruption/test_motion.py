@@ -26,8 +26,8 @@ NONE = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
 
 @pytest.mark.parametrize("times", [[0.3, 0.7], [0.6, 0.8], [0.1, 0.2]])
 @pytest.mark.parametrize("degrees, translation, tolerance", [
-    # Both resample identically (trilinear at R p + t, or an exact whole-voxel shift in k-space when
-    # nothing rotates), so only float32 round-off separates them: 1e-4 of the artefact's size.
+    # Both resample identically (trilinear at R p + t), so only float32 round-off separates them:
+    # 1e-4 of the artefact's size.
     (DEGREES, NONE, 1e-4),
     (NONE, TRANSLATION, 1e-4),
     (DEGREES, TRANSLATION, 1e-4),

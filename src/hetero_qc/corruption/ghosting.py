@@ -3,9 +3,8 @@
 Periodic motion (pulsatile flow, breathing) modulates every n-th k-space plane along the phase-encode
 axis; the image then holds n faint shifted copies ("ghosts"). TorchIO scales every ``num_ghosts``-th
 plane of the centred spectrum by ``1 - intensity`` and restores the central planes. Because that
-modulation depends on one k-space axis only, the 3D FFT collapses to a 1D FFT along that axis (the
-other axes' transforms cancel), and since only the real part is kept, to a real 1D FFT
-(:func:`~hetero_qc.corruption.kspace.hermitian_half`): the same image for a fraction of the work.
+modulation depends on one k-space axis only, the 3D FFT collapses to a real 1D FFT along that axis
+(:func:`~hetero_qc.corruption.kspace.mix_lines`): the same image for a fraction of the work.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from hetero_qc.corruption.base import (
     randint,
     uniform,
 )
-from hetero_qc.corruption.kspace import hermitian_half
+from hetero_qc.corruption.kspace import mix_lines
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,8 @@ def ghosting(images: Tensor, params: GhostingParams) -> Tensor:
     out = images.clone()
     for axis in params.axis.unique().tolist():
         index = torch.nonzero(params.axis == axis).flatten()
-        dim = 2 + int(axis)
-        n = images.shape[dim]
-        weights = hermitian_half(_plane_weights(params, index, n)).to(images.dtype)
-        shape = [len(index), 1, 1, 1, 1]
-        shape[dim] = n // 2 + 1
-        spectrum = torch.fft.rfft(images[index], dim=dim)
-        out[index] = torch.fft.irfft(spectrum * weights.reshape(shape), n=n, dim=dim).to(images.dtype)
+        weights = _plane_weights(params, index, images.shape[2 + int(axis)])[:, None]  # (b, 1, n)
+        out[index] = mix_lines([images[index]], weights.to(images.dtype), int(axis))
     return out
 
 

@@ -1,50 +1,11 @@
-"""k-space helpers shared by the Fourier-domain artefacts: fast FFT sizes and centred line indices."""
+"""k-space helpers shared by the Fourier-domain artefacts: centred line indices and line mixing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
-
-
-def fast_length(n: int) -> int:
-    """Smallest length >= ``n`` whose prime factors are 2, 3, 5 or 7.
-
-    FFTs along prime-sized axes (197, 233 on the MNI152 1 mm grid) take Bluestein's slow path; padding
-    to a 7-smooth length keeps them on the fast radix kernels.
-    """
-    if n < 1:
-        raise ValueError(f"length must be positive, got {n}")
-    m = n
-    while True:
-        r = m
-        for p in (2, 3, 5, 7):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return m
-        m += 1
-
-
-def pad_to_fast(images: Tensor, axes: tuple[int, ...] = (0, 1, 2)) -> tuple[Tensor, tuple[int, int, int]]:
-    """Pad ``(B, C, D, H, W)`` at the far end of the spatial ``axes`` to fast FFT lengths.
-
-    Returns:
-        The padded batch (padded with each sample's minimum, the background) and the original
-        spatial shape, to crop back with :func:`crop_to`.
-    """
-    shape = tuple(images.shape[-3:])
-    target = tuple(fast_length(n) if a in axes else n for a, n in enumerate(shape))
-    if target == shape:
-        return images, shape  # type: ignore[return-value]
-    background = images.amin(dim=(-3, -2, -1), keepdim=True)
-    padded = background.expand(*images.shape[:-3], *target).clone()
-    padded[..., : shape[0], : shape[1], : shape[2]] = images
-    return padded, shape  # type: ignore[return-value]
-
-
-def crop_to(images: Tensor, shape: tuple[int, int, int]) -> Tensor:
-    """Undo :func:`pad_to_fast`."""
-    return images[..., : shape[0], : shape[1], : shape[2]]
 
 
 def centred_frequencies(n: int, device: torch.device) -> Tensor:
@@ -63,3 +24,28 @@ def hermitian_half(weights: Tensor) -> Tensor:
     n = weights.shape[-1]
     positive = torch.arange(n // 2 + 1, device=weights.device)
     return (weights[..., positive] + weights[..., (-positive) % n]) / 2
+
+
+def mix_lines(volumes: Sequence[Tensor], weights: Tensor, axis: int) -> Tensor:
+    """Real part of the image whose k-space lines along spatial ``axis`` mix those of ``volumes``.
+
+    ``Re ifftn(sum_k w_k(f) fftn(v_k))`` for volumes ``v_k`` (the ``K`` channels of ``volumes``, a
+    sequence of ``(B, K_i, D, H, W)`` tensors taken as concatenated along channels, without copying)
+    and per-line weights ``w_k(f)`` ``(B, K, n)`` (unshifted line order, ``n`` lines along ``axis``).
+
+    The weights depend on the line along ``axis`` only, so the transforms along the other two axes
+    cancel: a real 1D FFT along ``axis`` does it all (:func:`hermitian_half`). Returns ``(B, 1, D, H, W)``.
+    """
+    dim = 2 + axis
+    n = volumes[0].shape[dim]
+    folded = hermitian_half(weights)  # (B, K, n // 2 + 1)
+    shape = [*folded.shape[:2], 1, 1, 1]
+    shape[dim] = n // 2 + 1
+    folded = folded.reshape(shape)
+    mixed, start = None, 0
+    for part in volumes:
+        k = part.shape[1]
+        spectrum = torch.fft.rfft(part, dim=dim).mul_(folded[:, start : start + k]).sum(1, keepdim=True)
+        mixed = spectrum if mixed is None else mixed.add_(spectrum)
+        start += k
+    return torch.fft.irfft(mixed, n=n, dim=dim).to(volumes[0].dtype)

@@ -12,16 +12,14 @@ A pose is the sampling transform ``T(p) = R (p - c) + c + t`` in mm about the gr
 which TorchIO uses): the moved image is ``x(T(p))``. What makes this fast:
 
 - all moved copies of the batch are resampled in one batched ``grid_sample`` call, the translation
-  folded into the sampling grid at no cost; when no pose rotates, translations are exact phase ramps
-  in k-space instead and nothing is resampled;
-- only the real part is kept, so the spectra are real FFTs with the phase-encode axis halved
-  (:func:`~hetero_qc.corruption.kspace.hermitian_half`): half the FFT work and memory;
-- the FFTs run on grids padded to 7-smooth lengths (see :mod:`hetero_qc.corruption.kspace`).
+  folded into the sampling grid at no cost;
+- a line's source depends on its phase-encode index only, so the FFTs along the other two axes cancel
+  and one real 1D FFT along the phase-encode axis per copy does it all
+  (:func:`~hetero_qc.corruption.kspace.mix_lines`): a 3D FFT's work cut to a third, half of it again.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +34,7 @@ from hetero_qc.corruption.base import (
     parse_range,
     uniform,
 )
-from hetero_qc.corruption.kspace import crop_to, hermitian_half, pad_to_fast
+from hetero_qc.corruption.kspace import mix_lines
 
 
 @dataclass(frozen=True)
@@ -87,14 +85,12 @@ def segment_poses(times: Tensor, n_lines: int) -> Tensor:
 
 
 def _pose_grid(
-    rotation: Tensor, translation: Tensor, spacing: Spacing, shape: tuple[int, int, int],
-    out_shape: tuple[int, int, int], dtype: torch.dtype,
+    rotation: Tensor, translation: Tensor, spacing: Spacing, shape: tuple[int, int, int], dtype: torch.dtype
 ) -> Tensor:
     """``grid_sample`` grid that samples at ``R p + t`` (``p`` in mm about the centre of a ``shape``
-    grid), for ``rotation`` ``(B, S, 3, 3)`` and ``translation`` ``(B, S, 3)`` mm, written on an
-    ``out_shape`` grid (``shape`` padded at the far ends for the FFT, so that no padded copy is needed).
+    grid), for ``rotation`` ``(B, S, 3, 3)`` and ``translation`` ``(B, S, 3)`` mm.
 
-    Returns ``(B, S * D', H', W', 3)``: the ``S`` poses of a sample are stacked along depth, so one
+    Returns ``(B, S * D, H, W, 3)``: the ``S`` poses of a sample are stacked along depth, so one
     ``grid_sample`` call resamples every pose of the batch without copying the input ``S`` times.
     Each coordinate channel is a broadcast sum of per-axis terms written in place:
     ``F.affine_grid`` runs a batched matmul over every voxel, which took longer on the CPU than the
@@ -106,63 +102,40 @@ def _pose_grid(
     # Normalised coordinates u = q / half_extent (align_corners=False); the grid's last axis is (W, H, D).
     affine = (rotation / half_extent[:, None] * half_extent[None, :]).flip(-1).flip(-2).to(dtype)
     offset = (translation.double() / half_extent).flip(-1).to(dtype)  # (B, S, 3) in grid order (W, H, D)
-    u_d, u_h, u_w = ((2 * torch.arange(m, device=rotation.device, dtype=dtype) + 1) / n - 1
-                     for n, m in zip(shape, out_shape))
-    grid = torch.empty((batch, poses, *out_shape, 3), device=rotation.device, dtype=dtype)
+    u_d, u_h, u_w = ((2 * torch.arange(n, device=rotation.device, dtype=dtype) + 1) / n - 1 for n in shape)
+    grid = torch.empty((batch, poses, *shape, 3), device=rotation.device, dtype=dtype)
     for c in range(3):
         row = affine[:, :, c]  # (B, S, 3): weights of u_w, u_h, u_d
         plane = (row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
                  + offset[..., c, None, None])
         torch.add(plane[..., None], (row[..., 0, None] * u_w)[:, :, None, None, :], out=grid[..., c])
-    return grid.reshape(batch, poses * out_shape[0], *out_shape[1:], 3)
+    return grid.reshape(batch, poses * shape[0], *shape[1:], 3)
 
 
-def _move(
-    images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing, out_shape: tuple[int, int, int]
-) -> Tensor:
+def _move(images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing) -> Tensor:
     """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p + t`` about the grid centre.
 
     Args:
         rotation: ``(B, S, 3, 3)``.
         translation: ``(B, S, 3)`` mm.
-        out_shape: output grid, ``(D, H, W)`` or larger (the extra voxels are background).
 
     Returns:
-        ``(B, S, *out_shape)``; outside the image the sample's minimum (its background) is used, as in TorchIO.
+        ``(B, S, D, H, W)``; outside the image the sample's minimum (its background) is used, as in TorchIO.
     """
     batch, poses = rotation.shape[:2]
-    grid = _pose_grid(rotation, translation, spacing, tuple(images.shape[-3:]), out_shape, images.dtype)
+    shape = tuple(images.shape[-3:])
+    grid = _pose_grid(rotation, translation, spacing, shape, images.dtype)
     background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
     zero_background = bool((background == 0).all())  # MRI magnitude: usually, and two passes saved
     source = images if zero_background else images - background
     if batch == 1:
         # The CPU grid_sample splits its work across threads by batch entry only: one volume's poses
         # go along the batch axis of a stride-0 view (no copy), so they resample in parallel.
-        source, grid = source.expand(poses, -1, -1, -1, -1), grid.reshape(poses, *out_shape, 3)
+        source, grid = source.expand(poses, -1, -1, -1, -1), grid.reshape(poses, *shape, 3)
     rotated = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if not zero_background:
         rotated = rotated + background
-    return rotated.reshape(batch, poses, *out_shape)
-
-
-def _phase_factors(shift: Tensor, shape: tuple[int, ...], phase_dim: int, device: torch.device) -> list[Tensor]:
-    """Per-axis factors ``exp(2 pi i f v)`` of a shift ``v`` ``(B, 3)`` voxels, on an ``rfftn`` grid whose
-    halved axis is ``phase_dim`` (0, 1, 2): a list of three ``(B, n_axis)`` complex tensors."""
-    factors = []
-    for axis, n in enumerate(shape):
-        if axis == phase_dim:
-            frequency = torch.fft.rfftfreq(n, device=device, dtype=torch.float64)
-        else:
-            frequency = torch.fft.fftfreq(n, device=device, dtype=torch.float64)
-        angle = 2 * math.pi * shift[:, axis, None] * frequency[None, :]
-        factors.append(torch.polar(torch.ones_like(angle), angle).to(torch.complex64))
-    return factors
-
-
-def _outer(factors: list[Tensor]) -> Tensor:
-    """Outer product of per-axis factors ``[(B, D), (B, H), (B, W)]`` as ``(B, 1, D, H, W)``."""
-    d, h, w = factors
-    return ((d[:, :, None] * h[:, None, :])[:, :, :, None] * w[:, None, None, :]).unsqueeze(1)
+    return rotated.reshape(batch, poses, *shape)
 
 
 def motion(
@@ -182,41 +155,13 @@ def motion(
     Returns:
         The corrupted batch, same shape and dtype.
     """
-    batch, n_motions = params.times.shape
+    n_motions = params.times.shape[1]
     phase = check_axis(phase_axis, "phase_axis")
-    # rfftn halves the last of its dims (in place): name the phase axis last, so lines stay whole.
-    fft_dims = tuple(2 + a for a in range(3) if a != phase) + (2 + phase,)
     rotation = euler_matrix(params.degrees.to(images.device))  # (B, S, 3, 3), float64
-    padded, shape = pad_to_fast(images)
-    grid = tuple(padded.shape[-3:])
-    n_lines = grid[phase]
-    spectra = [torch.fft.rfftn(padded, dim=fft_dims)]
-    translation = params.translation.double().to(images.device)
-    rotates = bool((params.degrees != 0).any())
-    if rotates:
-        moved = torch.fft.rfftn(_move(images, rotation, translation, spacing, grid), dim=fft_dims)
-        spectra += [m.unsqueeze(1) for m in moved.unbind(1)]
-    else:  # pure translations: exact phase ramps of the reference spectrum
-        spacing_t = torch.tensor(spacing, dtype=torch.float64, device=images.device)
-        shift = translation / spacing_t  # (B, S, 3) voxels
-        spectra += [spectra[0]] * n_motions
-    pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), n_lines), dim=-1)
-    view = [batch, 1, 1, 1, 1]
-    view[2 + phase] = -1
-    result = None
-    for p, spectrum in enumerate(spectra):
-        weight = hermitian_half((pose == p).to(torch.float32))  # (B, n_lines // 2 + 1)
-        if not bool(weight.any()):
-            continue
-        if p == 0 or rotates:  # only the line weights, broadcast along the phase axis
-            factor = weight.reshape(view)
-        else:
-            factors = _phase_factors(shift[:, p - 1], grid, phase, images.device)
-            factors[phase] = factors[phase] * weight
-            factor = _outer(factors)
-        result = spectrum * factor if result is None else result.addcmul_(spectrum, factor)
-    image = torch.fft.irfftn(result, s=[grid[d - 2] for d in fft_dims], dim=fft_dims)
-    return crop_to(image.to(images.dtype), shape)
+    moved = _move(images, rotation, params.translation.double().to(images.device), spacing)  # (B, S, D, H, W)
+    pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), images.shape[2 + phase]), dim=-1)
+    weights = F.one_hot(pose, n_motions + 1).transpose(1, 2).to(images.dtype)  # (B, S + 1, n_lines)
+    return mix_lines([images, moved], weights, phase)
 
 
 class RandomMotion(RandomArtefact):
