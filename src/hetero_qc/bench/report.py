@@ -9,10 +9,12 @@ from hetero_qc.atomic import write_text
 
 
 def _code_version() -> str:
+    """``HEAD``'s short hash, ``+dirty`` if tracked files changed (the benchmarks' own outputs aside)."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!results/bench", ":!BENCHMARKS.md"],
+                               capture_output=True, text=True, check=True).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
