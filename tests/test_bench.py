@@ -26,3 +26,25 @@ def test_bench_train_reports_both_loops():
     assert {"lightning_ms_per_step", "plain_ms_per_step", "overhead", "inference_s_per_volume", "device"} <= set(result)
     assert result["lightning_ms_per_step"] > 0 and result["plain_ms_per_step"] > 0
     assert result["inference_s_per_volume"] > 0 and result["device"] == "cpu"
+
+
+def test_code_version_ignores_the_benchmarks_own_outputs(tmp_path, monkeypatch):
+    import subprocess
+
+    from hetero_qc.bench.report import _code_version
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("results/bench/corruption.json", "BENCHMARKS.md", "code.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("0")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/bench/corruption.json").write_text("1")
+    (tmp_path / "BENCHMARKS.md").write_text("1")
+    assert not _code_version().endswith("+dirty")
+    (tmp_path / "code.py").write_text("1")
+    assert _code_version().endswith("+dirty")
