@@ -6,7 +6,8 @@ For each of the first N validation scans of the run's own split, 9 Rician noise 
 squared over the head); then per scan the Pearson r of error on median sigma (its square is Fig 3's
 R^2) and the number of levels where the reconstruction is worse than its input. Then the clean scan
 itself (error and mean bias of its reconstruction: a good network leaves it alone) and a moderate
-motion copy (5 degrees, 5 mm: does sigma rise above the clean scan's, as Fig 4 asks?). The README's
+motion copy (5 degrees, 5 mm: does sigma rise above the clean scan's, as Fig 4 asks?), each with the
+median local scale ``s`` of its input over the head (the heads' anchor: sigma = s exp(g / 2)). The README's
 recipe comparisons (normalisation, local-scale heads, loss weighting, checkpoint choice) were made
 with it.
 
@@ -27,6 +28,7 @@ from hetero_qc.corruption import RandomMotion
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
 from hetero_qc.evaluation.stats import pearson_r
 from hetero_qc.inference import load_network
+from hetero_qc.models.networks import local_variance
 
 LEVELS = [10.0, 7.5, 5.0, 2.5, 0.0, -2.5, -5.0, -7.5, -10.0]
 
@@ -62,10 +64,11 @@ def main() -> None:
               f"  input error  {np.round(noisy, 4).tolist()}")
         (clean_row, motion_row), head = rows[len(LEVELS):], scan.head[None]
         bias = float((predicted[len(LEVELS)].out.mean - clean)[head].mean())
+        scale_clean, scale_motion = (float(local_variance(x).sqrt()[head].median()) for x in (clean, moved.image))
         print(f"  clean input: error {clean_row['recon_error']:.4f} (mean bias {bias:+.3f}), "
-              f"median sigma {clean_row['sigma_median']:.3f}")
+              f"median sigma {clean_row['sigma_median']:.3f}, local scale {scale_clean:.3f}")
         print(f"  motion 5 deg, 5 mm: error {motion_row['recon_error']:.4f} (input {motion_row['input_error']:.4f}), "
-              f"median sigma {motion_row['sigma_median']:.3f}")
+              f"median sigma {motion_row['sigma_median']:.3f}, local scale {scale_motion:.3f}")
         motion_above_clean.append(motion_row["sigma_median"] > clean_row["sigma_median"])
         clean_errors.append(clean_row["recon_error"])
     print(f"mean clean-input error {np.mean(clean_errors):.4f}; motion sigma above clean in "
