@@ -19,14 +19,14 @@ from torch import nn
 from hetero_qc.atomic import write_atomic
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.runs import config_key, experiment_name, trained_checkpoint
-from hetero_qc.inference import load_network
+from hetero_qc.inference import inference_window, load_network
 
 
 class Trained(NamedTuple):
     """A trained network with what the experiments need to run it."""
 
     net: nn.Module
-    roi_size: tuple[int, int, int] | None  # None: whole-volume inference
+    roi_size: tuple[int, int, int] | None  # inference window (inference_window); None: the whole volume
     test_scans: list[Scan]
     val_scans: list[Scan]
     checkpoint: Path
@@ -47,8 +47,8 @@ def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained
     datamodule = instantiate(cfg.data)
     datamodule.setup("validate")  # only the validation and test scans are read, not the training ones
     datamodule.setup("test")
-    return Trained(net, None, datamodule.scans["test"], datamodule.scans["val"], checkpoint,
-                   hparams)
+    return Trained(net, inference_window(net, hparams), datamodule.scans["test"], datamodule.scans["val"],
+                   checkpoint, hparams)
 
 
 def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:

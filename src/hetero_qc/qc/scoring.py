@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from hetero_qc.data import Preprocessing, Scan, ScanRecord, preprocess
 from hetero_qc.data.nifti import load_volume, save_volume
-from hetero_qc.inference import predict, sigma
+from hetero_qc.inference import inference_window, predict, sigma
 from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.verdict import Cutoffs, ScanScores
 
@@ -77,7 +77,7 @@ def score_file(net: nn.Module, hparams: dict, cutoffs: Cutoffs, name: str, path:
     check_geometry(path, data.shape, spacing)
     settings: Preprocessing = instantiate(hparams["preprocessing"])
     scan = preprocess(ScanRecord(name, path), settings)
-    out = predict(net, scan.image[None].to(device))  # the whole volume as one window
+    out = predict(net, scan.image[None].to(device), inference_window(net, hparams))
     out = NetOutput(*(t.float().cpu() for t in out))
     scores = scan_scores(scan, out)
     reference = tio.ScalarImage(tensor=data[None], affine=affine)
