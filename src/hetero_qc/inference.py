@@ -54,10 +54,10 @@ def inference_window(net: nn.Module, hparams: dict) -> tuple[int, int, int] | No
     """The window a trained network predicts in: the multi-task network's training patch, else
     ``None`` (the whole volume as one window).
 
-    Instance-normalised features depend on the field they see. The segmentation decoder of the
-    shipped model, trained on 64^3 patches, scored a CGM Dice of 0.69-0.75 in 64^3 windows
-    overlapping by 25% against 0.49-0.62 on the whole volume (4 validation scans), for about 2.5x the
-    compute (4 s instead of 1.5 s per 2 mm scan on 2 CPU cores); windows without overlap did not help.
+    The segmentation decoder of the shipped model, trained on 64^3 patches, scored a CGM Dice of
+    0.69-0.75 in 64^3 windows overlapping by 25% against 0.49-0.62 on the whole volume as one window
+    (4 validation scans), for about 2.5x the compute (4 s instead of 1.5 s per 2 mm scan on 2 CPU
+    cores); 64^3 windows without overlap were as poor as the whole volume.
     The reconstruction network's sigma follows the error on whole volumes (Fig 3), so it keeps the
     cheaper path.
     """
