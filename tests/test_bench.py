@@ -36,15 +36,18 @@ def test_code_version_ignores_the_benchmarks_own_outputs(tmp_path, monkeypatch):
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
 
-    for name in ("results/bench/corruption.json", "BENCHMARKS.md", "code.py"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("0")
+    outputs = (tmp_path / "results/bench/corruption.json", tmp_path / "BENCHMARKS.md")
+    for path in (*outputs, tmp_path / "code.py"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("0")
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "results/bench/corruption.json").write_text("1")
-    (tmp_path / "BENCHMARKS.md").write_text("1")
-    assert not _code_version().endswith("+dirty")
+    monkeypatch.chdir(tmp_path / "results")  # from a subfolder too: the paths are the repository's
+    for path in outputs:
+        path.write_text("1")
+    assert not _code_version(outputs).endswith("+dirty")
+    assert _code_version(outputs[:1]).endswith("+dirty")  # BENCHMARKS.md not named as an output
+    outputs[1].write_text("0")
     (tmp_path / "code.py").write_text("1")
-    assert _code_version().endswith("+dirty")
+    assert _code_version(outputs).endswith("+dirty")

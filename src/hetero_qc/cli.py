@@ -60,7 +60,7 @@ def _publish(payload: object, table: str, args: argparse.Namespace, section: str
     write_text(args.out, json.dumps(payload, indent=1))
     print(table)
     if args.benchmarks_md:
-        update_benchmarks(Path(args.benchmarks_md), section, table, command)
+        update_benchmarks(Path(args.benchmarks_md), section, table, command, outputs=(Path(args.out),))
 
 
 def _bench(args: argparse.Namespace) -> None:

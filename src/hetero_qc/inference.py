@@ -32,7 +32,8 @@ def predict(
 
     Args:
         roi_size: window size; ``None`` takes the whole volume as one window (the network is fully
-            convolutional: 3x less compute than 64^3 windows overlapping by 25% on a 2 mm IXI volume).
+            convolutional: about 2.5x less compute than 64^3 windows overlapping by 25% on a 2 mm IXI
+            volume).
         overlap: window overlap.
         autocast: bf16 on the CPU, fp16 on CUDA (as in training); outputs are float32.
 

@@ -175,11 +175,6 @@ def randint(
     return torch.randint(int(low), int(high) + 1, tuple(shape), generator=generator, device=like.device)
 
 
-def spatial_dims(images: Tensor) -> tuple[int, int, int]:
-    """The last three dimensions of a ``(B, C, D, H, W)`` batch."""
-    return (images.ndim - 3, images.ndim - 2, images.ndim - 1)
-
-
 def expand_to(values: Tensor, images: Tensor) -> Tensor:
     """Reshape per-sample ``values`` ``(B,)`` to broadcast against ``images`` ``(B, 1, D, H, W)``."""
     return values.reshape(-1, *([1] * (images.ndim - 1))).to(images.dtype)

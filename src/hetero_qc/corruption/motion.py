@@ -71,7 +71,7 @@ def segment_poses(times: Tensor, n_lines: int) -> Tensor:
     Returns:
         ``(B, n_lines)`` long tensor, in centred (``fftshift``-ed) line order.
     """
-    batch, n_motions = times.shape
+    n_motions = times.shape[1]
     bounds = torch.floor(times * n_lines).long()  # start of segment i + 1
     line = torch.arange(n_lines, device=times.device)
     segment = (line[None, :, None] >= bounds[:, None, :]).sum(-1)  # (B, n_lines) in 0..S

@@ -29,7 +29,6 @@ from hetero_qc.corruption.base import (
     Spacing,
     parse_range,
     randint,
-    spatial_dims,
     uniform,
 )
 
@@ -55,14 +54,15 @@ def foreground_mean(images: Tensor) -> Tensor:
 
     Per sample, ``F.threshold`` keeps the foreground and zeroes the rest in one pass, and
     ``count_nonzero`` counts a boolean mask: together a third of the time of a masked product and a
-    boolean ``sum`` (which alone took longer than the mean).
+    boolean ``sum`` (which alone took longer than the mean). The threshold is a Python number, so on
+    a GPU each sample syncs once (as :func:`rician_noise` does anyway to read its parameters).
     """
     means = []
     for sample in images:
         threshold = float(sample.mean())
         foreground = F.threshold(sample, threshold, 0.0).sum()
         means.append(foreground / torch.count_nonzero(sample > threshold).clamp_min(1))
-    return torch.stack(means)
+    return torch.stack(means) if means else images.new_zeros(0)
 
 
 def sigma_for_snr(images: Tensor, snr_db: Tensor) -> Tensor:

@@ -1,5 +1,6 @@
-"""Score one scan: the training preprocessing, whole-volume inference, maps on the scan's own grid,
-scan scores and a verdict."""
+"""Score one scan: the training preprocessing, inference over the whole volume (in the model's
+windows, :func:`~hetero_qc.inference.inference_window`), maps on the scan's own grid, scan scores and
+a verdict."""
 
 from __future__ import annotations
 
