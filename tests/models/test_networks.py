@@ -80,3 +80,17 @@ def test_local_scale_heads_follow_the_input_scale():
     assert expected.mean().item() > 2.5
     assert abs((plain_large.log_var - plain_small.log_var).mean().item()) < 0.05  # the blindness it fixes
     assert sees_scale.abs().mean().item() > 0.05  # with log s^2 the heads see the absolute level
+
+
+def test_local_variance_is_the_variance_over_each_clipped_neighbourhood():
+    torch.manual_seed(1)
+    x = torch.rand(2, 1, 6, 7, 8)
+    got = local_variance(x, window=5)
+    expected = torch.empty_like(x)
+    for b in range(2):
+        for i in range(6):
+            for j in range(7):
+                for k in range(8):
+                    block = x[b, 0, max(i - 2, 0) : i + 3, max(j - 2, 0) : j + 3, max(k - 2, 0) : k + 3]
+                    expected[b, 0, i, j, k] = block.var(unbiased=False)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
