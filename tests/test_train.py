@@ -103,3 +103,27 @@ def test_ddp_two_cpu_processes_end_with_the_same_weights(tmp_path, monkeypatch):
     assert any(not torch.equal(rank0[k], initial[k]) for k in rank0)  # it trained
     for name in rank0:
         torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0)
+
+
+def test_training_corrupts_whole_volumes_then_cuts_the_patches(tmp_path):
+    # k-space motion of a patch would wrap its cut edges around; the patch must be cut from the
+    # corrupted volume, as the scans the network scores are corrupted whole.
+    cfg = config(tmp_path, "recon_cpu", ["corruption.p_clean=0", "corruption.steps.motion.p=1",
+                                         *[f"corruption.steps.{s}.p=0" for s in ("bias_field", "ghosting",
+                                           "spike", "partial_noise_box", "partial_noise_outside_brain", "noise")]])
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = instantiate(cfg.model, _recursive_=False)
+    batch = module.on_before_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
+    assert batch.image.shape[2:] == (32, 48, 32)  # whole MNI volumes at 6 mm, padded to a multiple of 16
+    torch.manual_seed(3)
+    corrupted, cut = module.training_inputs(batch)
+    torch.manual_seed(3)
+    whole = module.corrupt(batch)
+    assert corrupted.shape == cut.image.shape == cut.cgm.shape == (2, 1, 16, 16, 16) and cut.patch is None
+    (start, _), _ = batch.patch
+    expected = whole[0, :, start[0]:start[0] + 16, start[1]:start[1] + 16, start[2]:start[2] + 16]
+    torch.testing.assert_close(corrupted[0], expected, rtol=0, atol=0)
+    assert (corrupted - cut.image).abs().mean() > 1e-3  # motion did change it
+    patch_motion = module.corrupt(cut)  # what corrupting the patch itself would have given
+    assert (patch_motion - corrupted).abs().mean() > 1e-3

@@ -19,7 +19,6 @@ from omegaconf import open_dict
 
 from hetero_qc.bench.machine import describe_machine
 from hetero_qc.config import compose_train
-from hetero_qc.data.datasets import Batch
 from hetero_qc.inference import predict
 from hetero_qc.paths import REPO_ROOT
 
@@ -80,8 +79,9 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
         starts.append(time.perf_counter())
         if index == steps + WARMUP + 1:
             break
-        batch = Batch(*(t.to(target) for t in batch))
-        corrupted = plain.corrupt(batch)
+        batch = plain.on_before_batch_transfer(batch, 0)
+        batch = batch._replace(**{f: getattr(batch, f).to(target) for f in ("image", "head", "brain", "cgm")})
+        corrupted, batch = plain.training_inputs(batch)
         with torch.autocast(target.type, dtype=autocast):
             out = plain.net(corrupted)
         loss = plain.regression_loss(out, batch.image)

@@ -1,10 +1,13 @@
-"""Torch datasets over preprocessed scans: random patches for training, whole volumes for evaluation."""
+"""Torch datasets over preprocessed scans: whole volumes with a random patch to train on, whole
+volumes for evaluation, and the collation of both."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -19,19 +22,49 @@ class Batch(NamedTuple):
     brain: Tensor  # bool
     cgm: Tensor  # bool
     spacing: Tensor | tuple  # (B, 3) mm; nested tuples of floats once a module has it (read on the host)
+    # (B, 2, 3) start and size of each sample's training patch in its volume (nested tuples of ints on
+    # the host, like spacing); None: the volumes themselves are the samples.
+    patch: Tensor | tuple | None = None
 
 
-def _item(scan: Scan, crop: tuple[slice, ...] = ()) -> Batch:
-    index = (slice(None), *crop)
-    return Batch(scan.image[index], scan.head[index], scan.brain[index], scan.cgm[index],
-                 torch.tensor(scan.spacing, dtype=torch.float32))
+def _item(scan: Scan, patch: Tensor | None = None) -> Batch:
+    return Batch(scan.image, scan.head, scan.brain, scan.cgm, torch.tensor(scan.spacing, dtype=torch.float32),
+                 patch)
+
+
+def collate(items: Sequence[Batch]) -> Batch:
+    """Stack samples into a :class:`Batch`; volumes of different shapes are padded with zeros (air)
+    at their far ends to the largest, which keeps every patch's start valid."""
+    shape = [max(item.image.shape[1 + axis] for item in items) for axis in range(3)]
+
+    def stack(volumes: list[Tensor]) -> Tensor:
+        return torch.stack([F.pad(v, [p for axis in (2, 1, 0) for p in (0, shape[axis] - v.shape[1 + axis])])
+                            for v in volumes])
+
+    image, head, brain, cgm = (stack([getattr(item, name) for item in items]) for name in ("image", "head", "brain", "cgm"))
+    patch = None if items[0].patch is None else torch.stack([item.patch for item in items])
+    return Batch(image, head, brain, cgm, torch.stack([item.spacing for item in items]), patch)
+
+
+def cut_patches(volumes: Tensor, patch: Sequence[Sequence[Sequence[int]]]) -> Tensor:
+    """Each sample's patch of ``volumes`` ``(B, C, D, H, W)``: ``(B, C, d, h, w)``.
+
+    Args:
+        patch: per sample, the patch's start and size (:attr:`Batch.patch`, on the host).
+    """
+    return torch.stack([volumes[b, :, s0 : s0 + n0, s1 : s1 + n1, s2 : s2 + n2]
+                        for b, ((s0, s1, s2), (n0, n1, n2)) in enumerate(patch)])
 
 
 class PatchDataset(Dataset):
-    """``length`` random patches of ``patch_size`` from random scans.
+    """``length`` samples, each a random scan with a random patch of ``patch_size`` in it.
 
-    A random crop of an in-memory tensor needs no TorchIO sampler (which copies the subject per
-    patch); the draw uses torch's global generator, which DataLoader seeds per worker.
+    The sample holds the whole volume and where its patch lies (:attr:`Batch.patch`): k-space
+    artefacts act on the whole acquisition, so training corrupts the volume first and then cuts the
+    patch (``cut_patches``), as the scans it will score are corrupted. Corrupting the patch itself
+    would wrap its cut edges around in k-space and turn motion about the patch's own centre. A
+    random crop of an in-memory tensor needs no TorchIO sampler; the draw uses torch's global
+    generator, which DataLoader seeds per worker.
 
     Raises:
         ValueError: if there are no scans or a patch is larger than a scan.
@@ -51,11 +84,8 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, index: int) -> Batch:
         scan = self.scans[int(torch.randint(len(self.scans), ()))]
-        crop = []
-        for p, s in zip(self.patch_size, scan.image.shape[1:]):
-            start = int(torch.randint(s - p + 1, ()))
-            crop.append(slice(start, start + p))
-        return _item(scan, tuple(crop))
+        start = [int(torch.randint(s - p + 1, ())) for p, s in zip(self.patch_size, scan.image.shape[1:])]
+        return _item(scan, torch.tensor([start, self.patch_size]))
 
 
 class VolumeDataset(Dataset):

@@ -8,7 +8,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from hetero_qc.data import Preprocessing, Scan, ScanCache, split_subjects, write_split
-from hetero_qc.data.datasets import PatchDataset, VolumeDataset
+from hetero_qc.data.datasets import PatchDataset, VolumeDataset, collate
 from hetero_qc.data.sources import BidsSource, FolderSource, MniSource, ScanRecord
 
 Source = FolderSource | BidsSource | MniSource
@@ -83,7 +83,7 @@ class ScanDataModule(L.LightningDataModule):
 
     def _loader(self, dataset, batch_size: int, shuffle: bool = False) -> DataLoader:
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0, collate_fn=collate)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(PatchDataset(self.scans["train"], self.patch_size, self.samples_per_epoch),

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import hetero_qc
-from hetero_qc.data.datasets import Batch
+from hetero_qc.data.datasets import Batch, cut_patches
 from hetero_qc.inference import CHECKPOINT_FORMAT, predict, sigma
 from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
 from hetero_qc.metrics import Metric, dice, key, psnr, sigma_error_spearman, ssim, worst_voxel_errors
@@ -75,10 +75,11 @@ class HeteroModule(L.LightningModule):
     # --- the step ------------------------------------------------------------------------------
 
     def on_before_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        """Read the spacing while the batch is still on the host: on a GPU, reading it back from the
-        device would synchronise every step."""
+        """Read the spacing and the patches while the batch is still on the host: on a GPU, reading
+        them back from the device would synchronise every step."""
         batch = Batch(*batch)
-        return batch._replace(spacing=tuple(tuple(row) for row in batch.spacing.tolist()))
+        patch = None if batch.patch is None else tuple(tuple(map(tuple, p)) for p in batch.patch.tolist())
+        return batch._replace(spacing=tuple(tuple(row) for row in batch.spacing.tolist()), patch=patch)
 
     def corrupt(self, batch: Batch, generator: torch.Generator | None = None, validation: bool = False) -> Tensor:
         """Corrupt the clean batch on its device, in float32 whatever the autocast."""
@@ -86,6 +87,15 @@ class HeteroModule(L.LightningModule):
         pipeline = self.val_corruption if validation else self.corruption
         with torch.autocast(self.device.type, enabled=False):
             return pipeline(batch.image.float(), spacing, generator, batch.brain).image
+
+    def training_inputs(self, batch: Batch) -> tuple[Tensor, Batch]:
+        """The corrupted training patches and the clean batch cut to them: the whole volumes are
+        corrupted first (k-space artefacts act on the whole acquisition, :class:`PatchDataset`)."""
+        corrupted = self.corrupt(batch)
+        if batch.patch is None:
+            return corrupted, batch
+        cut = [cut_patches(v, batch.patch) for v in (corrupted, batch.image, batch.head, batch.brain, batch.cgm)]
+        return cut[0], batch._replace(image=cut[1], head=cut[2], brain=cut[3], cgm=cut[4], patch=None)
 
     def regression_loss(self, out: NetOutput, clean: Tensor) -> Tensor:
         if self.global_step < self.hparams.mean_warmup_steps:
@@ -97,8 +107,8 @@ class HeteroModule(L.LightningModule):
         return out.mean.new_zeros(())
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        batch = Batch(*batch)
-        out = self.net(self.corrupt(batch))
+        corrupted, batch = self.training_inputs(Batch(*batch))
+        out = self.net(corrupted)
         loss = self.regression_loss(out, batch.image) + self.task_loss(out, batch)
         self.log(key("train", Metric.LOSS), loss, prog_bar=True, batch_size=batch.image.shape[0])
         return loss
