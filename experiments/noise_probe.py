@@ -26,7 +26,7 @@ from omegaconf import OmegaConf, open_dict
 
 from hetero_qc.corruption import RandomMotion
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
-from hetero_qc.evaluation.stats import pearson_r
+from hetero_qc.evaluation.stats import auroc_mann_whitney, pearson_r
 from hetero_qc.inference import load_network
 from hetero_qc.models.networks import local_variance
 
@@ -49,7 +49,7 @@ def main() -> None:
         cfg.run_dir, cfg.data.split_dir, cfg.data.max_eval_subjects = str(args.run), None, args.scans
     datamodule = instantiate(cfg.data)
     datamodule.setup("validate")
-    motion_above_clean, clean_errors = [], []
+    motion_above_clean, clean_errors, sigma_clean, sigma_motion = [], [], [], []
     for index, scan in enumerate(datamodule.scans["val"]):
         clean = scan.image[None]
         moved = RandomMotion(degrees=5, translation=5)(clean, scan.spacing, torch.Generator().manual_seed(args.seed + index))
@@ -71,8 +71,12 @@ def main() -> None:
               f"median sigma {motion_row['sigma_median']:.3f}, local scale {scale_motion:.3f}")
         motion_above_clean.append(motion_row["sigma_median"] > clean_row["sigma_median"])
         clean_errors.append(clean_row["recon_error"])
+        sigma_clean.append(clean_row["sigma_median"])
+        sigma_motion.append(motion_row["sigma_median"])
+    auroc, _ = auroc_mann_whitney(np.array(sigma_motion), np.array(sigma_clean))
     print(f"mean clean-input error {np.mean(clean_errors):.4f}; motion sigma above clean in "
-          f"{sum(motion_above_clean)} of {len(motion_above_clean)} scans")
+          f"{sum(motion_above_clean)} of {len(motion_above_clean)} scans; median sigma clean "
+          f"{np.mean(sigma_clean):.3f} -> motion {np.mean(sigma_motion):.3f}, AUROC {auroc:.2f} (Fig 4's statistic)")
 
 if __name__ == "__main__":
     main()
