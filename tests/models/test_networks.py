@@ -1,8 +1,10 @@
+import math
+
 import pytest
 import torch
 
 from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
-from hetero_qc.models.networks import local_variance
+from hetero_qc.models.networks import ScaleHead, local_gradient_energy, local_variance
 from hetero_qc.models.unet import decode, encode
 
 TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
@@ -94,3 +96,43 @@ def test_local_variance_is_the_variance_over_each_clipped_neighbourhood():
                     block = x[b, 0, max(i - 2, 0) : i + 3, max(j - 2, 0) : j + 3, max(k - 2, 0) : k + 3]
                     expected[b, 0, i, j, k] = block.var(unbiased=False)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_context_heads_pool_the_whole_image_weighted_by_intensity():
+    # With context every voxel's output sees an intensity-weighted average over the image: a change
+    # far away moves it, unless it lies where the weight (the input's intensity) is zero; without
+    # context the 1x1x1 heads see their own voxel only.
+    torch.manual_seed(0)
+    features, statistics = torch.randn(1, 4, 8, 8, 8), torch.randn(1, 1, 8, 8, 8)
+    weights = torch.ones(1, 1, 8, 8, 8)
+    weights[..., :2] = 0  # air
+    changed, in_air = features.clone(), features.clone()
+    changed[..., 0, 0, 7] += 5  # far from voxel (7, 7, 0), where the weight is one
+    in_air[..., 0, 0, 0] += 5
+    with torch.no_grad():
+        for head, moves in ((ScaleHead(4), False), (ScaleHead(4, context=True), True)):
+            before = head(features, statistics, weights)[..., 7, 7, 0]
+            far = head(changed, statistics, weights)[..., 7, 7, 0]
+            assert ((far - before).abs().max().item() > 1e-3) == moves
+            torch.testing.assert_close(head(in_air, statistics, weights)[..., 7, 7, 0], before, rtol=0, atol=1e-6)
+
+
+def test_context_and_sharpness_need_the_scaled_heads():
+    for option in ("context", "sharpness"):
+        with pytest.raises(ValueError, match="need local_scale"):
+            ReconstructionNet(TINY, **{option: True})
+    net = MultiTaskNet(TINY, local_scale=True, context=True, sharpness=True)
+    assert net(torch.rand(1, 1, 16, 16, 16)).log_var.shape == (1, 1, 16, 16, 16)
+
+
+def test_sharpness_rises_with_noise_and_falls_with_blur():
+    # log(d^2 / s^2): white noise gives log 2 (d^2 = 2 var, s^2 = var); smoothing along one axis
+    # lowers it along that axis most.
+    torch.manual_seed(0)
+    noise = torch.randn(1, 1, 24, 24, 24)
+    ratio = (local_gradient_energy(noise) / local_variance(noise)).log()[..., 4:-4, 4:-4, 4:-4]
+    assert ratio.mean(dim=(2, 3, 4)).flatten().tolist() == pytest.approx([math.log(2)] * 3, abs=0.1)
+    blurred = (noise + noise.roll(1, dims=4) + noise.roll(-1, dims=4)) / 3  # smoothed along axis 2
+    ratio_blurred = (local_gradient_energy(blurred) / local_variance(blurred)).log()[..., 4:-4, 4:-4, 4:-4]
+    per_axis = ratio_blurred.mean(dim=(2, 3, 4)).flatten()
+    assert per_axis[2] < per_axis[0] - 1 and per_axis[2] < per_axis[1] - 1

@@ -35,25 +35,44 @@ def soft_clamp(x: Tensor, low: float, high: float) -> Tensor:
     return low + F.softplus(x - low) - F.softplus(x - high)
 
 
-def local_variance(x: Tensor, window: int = 5) -> Tensor:
-    """Variance of ``x`` ``(B, 1, D, H, W)`` in a ``window``-cubed neighbourhood of each voxel (at the
-    borders, over the voxels inside), in float32.
+def box_mean(x: Tensor, window: int = 5) -> Tensor:
+    """Mean of ``x`` ``(B, C, D, H, W)`` over a ``window``-cubed neighbourhood of each voxel (at the
+    borders, over the voxels inside).
 
     The box mean is separable: three 1D ``avg_pool3d`` passes give what one ``window``-cubed pass does
     (to float32 round-off) in a third of the time on the CPU, where the 5^3 pooling had taken 17% of
     the multi-task network's windowed inference of a 2 mm scan.
     """
+    for axis in range(3):
+        kernel, padding = [1, 1, 1], [0, 0, 0]
+        kernel[axis], padding[axis] = window, window // 2
+        x = F.avg_pool3d(x, tuple(kernel), stride=1, padding=tuple(padding), count_include_pad=False)
+    return x
 
-    def box_mean(v: Tensor) -> Tensor:
-        for axis in range(3):
-            kernel, padding = [1, 1, 1], [0, 0, 0]
-            kernel[axis], padding[axis] = window, window // 2
-            v = F.avg_pool3d(v, tuple(kernel), stride=1, padding=tuple(padding), count_include_pad=False)
-        return v
 
+def local_variance(x: Tensor, window: int = 5) -> Tensor:
+    """Variance of ``x`` ``(B, 1, D, H, W)`` in a ``window``-cubed neighbourhood of each voxel, in float32."""
     x = x.float()
-    mean = box_mean(x)
-    return (box_mean(x * x) - mean * mean).clamp_min(0)
+    mean = box_mean(x, window)
+    return (box_mean(x * x, window) - mean * mean).clamp_min(0)
+
+
+def local_gradient_energy(x: Tensor, window: int = 5) -> Tensor:
+    """Mean squared difference of neighbouring voxels along each axis, over a ``window``-cubed
+    neighbourhood: ``(B, 1, D, H, W)`` -> ``(B, 3, D, H, W)``, float32 (the last slice along an axis
+    repeats the one before).
+
+    Against the local variance it measures sharpness along each axis: white noise gives
+    ``log(d^2 / s^2) = log 2``, a clean 2 mm IXI scan about -0.2, and rigid motion (5 degrees, 5 mm),
+    which replaces the outer k-space lines along the phase-encode axis with those of moved copies,
+    about -0.8 along that axis (``ReconstructionNet``'s ``sharpness``).
+    """
+    x = x.float()
+    squared = []
+    for axis in range(3):
+        d = x.diff(dim=2 + axis) ** 2
+        squared.append(torch.cat([d, d.narrow(2 + axis, d.shape[2 + axis] - 1, 1)], dim=2 + axis))
+    return box_mean(torch.cat(squared, dim=1), window)
 
 
 def check_bounds(bounds: tuple[float, float], name: str) -> tuple[float, float]:
@@ -71,16 +90,32 @@ class ScaleHead(nn.Module):
     image's faint background noise from a noisy image's strong one, and the network had learned to
     remove the Rayleigh bias of noisy backgrounds (about 1.9 local standard deviations) from clean
     inputs too. ``log s^2`` tells the heads the absolute level.
+
+    With ``context`` the hidden layer also gets a linear map of the same inputs averaged over the
+    whole input, weighted by the input's intensity (so that air counts little, whichever share of a
+    patch or volume it fills): k-space artefacts such as motion corrupt the whole acquisition, and
+    their evidence adds up over the image while any one voxel's neighbourhood holds little of it.
+    ``statistics`` is the number of unnormalised local statistics beside the features (``log s^2``,
+    and with ``ReconstructionNet``'s ``sharpness`` three more).
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, context: bool = False, statistics: int = 1) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Conv3d(channels + 1, channels, 1), nn.LeakyReLU(0.01, inplace=True),
+        self.mlp = nn.Sequential(nn.Conv3d(channels + statistics, channels, 1), nn.LeakyReLU(0.01, inplace=True),
                                  nn.Conv3d(channels, 2, 1))
+        self.context = nn.Linear(channels + statistics, channels, bias=False) if context else None
 
-    def forward(self, features: Tensor, log_scale2: Tensor) -> Tensor:
+    def forward(self, features: Tensor, statistics: Tensor, weights: Tensor) -> Tensor:
+        """``features`` ``(B, C, ...)``, ``statistics`` ``(B, S, ...)`` and the pooling ``weights`` ``(B, 1, ...)``;
+        returns ``(f, g)`` ``(B, 2, ...)``."""
         with torch.autocast(features.device.type, enabled=False):  # float32 heads (ReconstructionNet)
-            return self.mlp(torch.cat([features.float(), log_scale2.float()], dim=1))
+            inputs = torch.cat([features.float(), statistics.float()], dim=1)
+            hidden = self.mlp[0](inputs)
+            if self.context is not None:
+                weights = weights.float()
+                pooled = (inputs * weights).sum((2, 3, 4)) / weights.sum((2, 3, 4)).clamp_min(1e-6)  # (B, C + S)
+                hidden = hidden + self.context(pooled)[:, :, None, None, None]
+            return self.mlp[2](self.mlp[1](hidden))
 
 
 class ReconstructionNet(nn.Module):
@@ -98,6 +133,15 @@ class ReconstructionNet(nn.Module):
         unet: backbone settings.
         log_var_bounds: bounds of ``s = log sigma^2`` (intensities in [0, 1] make ``(-10, 2)`` ample).
         local_scale: express the heads in units of the input's local scale (above).
+        context: the heads also see their inputs averaged over the whole image (:class:`ScaleHead`).
+        sharpness: the heads also see ``log(d_a^2 / s^2)`` for each axis ``a``, the local energy of
+            neighbour differences against the local variance (:func:`local_gradient_energy`), which
+            rises with noise and falls with blur. The instance-normalised features and ``log s^2``
+            show blur only as a lower scale, that is as a cleaner image.
+
+    ``context`` and ``sharpness`` need ``local_scale``; both are off in the CPU recipes (400-step
+    probes in REPRODUCTION.md, Fig 4: together they made sigma rise on motion when the training mix
+    held no noise, and did not when it did).
 
     Raises:
         ValueError: for bad backbone settings or bounds; at call time, for input sides that do not
@@ -107,14 +151,17 @@ class ReconstructionNet(nn.Module):
     SCALE_EPS = 1e-4  # floor of s^2: noise-free background keeps a small, finite scale
 
     def __init__(self, unet: UNetConfig, log_var_bounds: tuple[float, float] = (-10.0, 2.0),
-                 local_scale: bool = False) -> None:
+                 local_scale: bool = False, context: bool = False, sharpness: bool = False) -> None:
         super().__init__()
+        if (context or sharpness) and not local_scale:
+            raise ValueError("context and sharpness need local_scale: they are inputs of the scaled heads")
         self.unet = unet
         self.log_var_bounds = check_bounds(log_var_bounds, "log_var_bounds")
         self.local_scale = local_scale
         # With local_scale the U-Net's output block gives the head's features (as many as level 0 has).
         self.net = unet.build(out_channels=unet.filters[0] if local_scale else 2)
-        self.head = ScaleHead(unet.filters[0]) if local_scale else None
+        self.sharpness = sharpness
+        self.head = ScaleHead(unet.filters[0], context, 4 if sharpness else 1) if local_scale else None
 
     def _regression(self, x: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
         """``raw``: the regression decoder's output ``(B, C, ...)``; returns mean and log-variance."""
@@ -122,7 +169,11 @@ class ReconstructionNet(nn.Module):
             residual, log_var = raw[:, :1].float(), raw[:, 1:2].float()
         else:
             log_scale2 = (local_variance(x) + self.SCALE_EPS).log()
-            f, g = self.head(raw, log_scale2).unbind(1)
+            statistics = log_scale2
+            if self.sharpness:
+                log_energy = (local_gradient_energy(x) + self.SCALE_EPS).log()
+                statistics = torch.cat([log_scale2, log_energy - log_scale2], dim=1)
+            f, g = self.head(raw, statistics, x.clamp(0, 1)).unbind(1)
             residual, log_var = (f[:, None] * log_scale2.mul(0.5).exp(), g[:, None] + log_scale2)
         return x.float() + residual, soft_clamp(log_var, *self.log_var_bounds)
 
@@ -142,8 +193,10 @@ class MultiTaskNet(ReconstructionNet):
         log_var_bounds: tuple[float, float] = (-10.0, 2.0),
         seg_log_var_bounds: tuple[float, float] = (-6.0, 6.0),
         local_scale: bool = False,
+        context: bool = False,
+        sharpness: bool = False,
     ) -> None:
-        super().__init__(unet, log_var_bounds, local_scale)
+        super().__init__(unet, log_var_bounds, local_scale, context, sharpness)
         self.seg_log_var_bounds = check_bounds(seg_log_var_bounds, "seg_log_var_bounds")
         self.seg_decoder = drop_encoder(unet.build(out_channels=3))
 
