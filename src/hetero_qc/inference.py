@@ -52,15 +52,15 @@ def predict(
 
 
 def inference_window(net: nn.Module, hparams: dict) -> tuple[int, int, int] | None:
-    """The window a trained network predicts in: the multi-task network's training patch, else
-    ``None`` (the whole volume as one window).
+    """The window a trained network predicts in: the multi-task network's validation window
+    (``roi_size``, 80^3 in ``multitask_cpu``), else ``None`` (the whole volume as one window).
 
-    The segmentation decoder of the shipped model, trained on 64^3 patches, scored a CGM Dice of
-    0.69-0.75 in 64^3 windows overlapping by 25% against 0.49-0.62 on the whole volume as one window
-    (4 validation scans, a throwaway script; Fig 8's clean test scans: 0.71 against 0.58), for about
-    2.8x the time (3.8-3.9 s instead of 1.3-1.6 s per 2 mm scan on 2 CPU cores); 64^3 windows
-    without overlap were as poor as the whole volume. The reconstruction network's sigma follows the
-    error on whole volumes (Fig 3), so it keeps the cheaper path.
+    The segmentation decoder of an earlier shipped model, trained on 64^3 patches, scored a CGM Dice
+    of 0.69-0.75 in 64^3 windows overlapping by 25% against 0.49-0.62 on the whole volume as one
+    window (4 validation scans, a throwaway script; Fig 8's clean test scans: 0.71 against 0.58), for
+    about 2.8x the time; windows without overlap were as poor as the whole volume. The
+    reconstruction network's sigma follows the error on whole volumes (Fig 3), so it keeps the
+    cheaper path.
     """
     return tuple(hparams["roi_size"]) if isinstance(net, MultiTaskNet) else None
 
