@@ -2,7 +2,9 @@
 
 The paper compares real test/retest pairs; here every test scan gets each artefact at three graded
 severities (seeded), and the median sigma over the head separates artefacted from clean scans:
-AUROC and the Mann-Whitney p per artefact and severity.
+AUROC and the Mann-Whitney p per artefact and severity. Beside it, as a baseline, the same AUROC for
+the QC tool's model-free blur score (``auroc_blur``; :func:`hetero_qc.qc.scoring.axis_blur`, against
+the sharpness profile of the clean validation scans).
 
     python experiments/fig4.py [--profile cpu|paper]
 """
@@ -24,6 +26,8 @@ from hetero_qc.corruption import (
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney
+from hetero_qc.qc.calibrate import sharpness_profile
+from hetero_qc.qc.scoring import axis_blur
 
 SEVERITIES = {
     "motion": {"mild": RandomMotion(degrees=2, translation=2), "moderate": RandomMotion(degrees=5, translation=5),
@@ -38,6 +42,7 @@ SEVERITIES = {
 
 def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
     model = trained(profile, "recon", max_subjects)
+    sharpness = sharpness_profile(model.val_scans)
     rows = []
     for index, scan in enumerate(model.test_scans):
         clean = scan.image[None]
@@ -48,17 +53,23 @@ def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.Data
                 copies.append(transform(clean, scan.spacing, generator).image)
                 labels.append((artefact, severity))
         for copy in predict_copies(model.net, torch.cat(copies), labels, model.roi_size):
-            rows.append({"artefact": copy.label[0], "severity": copy.label[1], **scan_summary(scan, copy)})
+            rows.append({"artefact": copy.label[0], "severity": copy.label[1], **scan_summary(scan, copy),
+                         "blur": axis_blur(copy.corrupted[0, 0], scan.head[0], sharpness)})
     return pd.DataFrame(rows)
 
 
 def summarise(table: pd.DataFrame) -> dict:
-    clean = table.loc[table["artefact"] == "clean", "sigma_median"].to_numpy()
-    auroc, p_values = {}, {}
-    for (artefact, severity), t in table[table["artefact"] != "clean"].groupby(["artefact", "severity"]):
-        auroc.setdefault(artefact, {})[severity], p_values.setdefault(artefact, {})[severity] = \
-            auroc_mann_whitney(t["sigma_median"].to_numpy(), clean)
-    return {"auroc": auroc, "mann_whitney_p": p_values, "n_subjects": int(len(clean))}
+    """AUROC and Mann-Whitney p of artefacted against clean copies, per artefact and severity: of the
+    median sigma (``auroc``) and of the blur score (``auroc_blur``)."""
+    clean = table[table["artefact"] == "clean"]
+    summary: dict = {"n_subjects": int(len(clean))}
+    for score, suffix in (("sigma_median", ""), ("blur", "_blur")):
+        auroc, p_values = {}, {}
+        for (artefact, severity), t in table[table["artefact"] != "clean"].groupby(["artefact", "severity"]):
+            auroc.setdefault(artefact, {})[severity], p_values.setdefault(artefact, {})[severity] = \
+                auroc_mann_whitney(t[score].to_numpy(), clean[score].to_numpy())
+        summary["auroc" + suffix], summary["mann_whitney_p" + suffix] = auroc, p_values
+    return summary
 
 
 def plot(table: pd.DataFrame) -> plt.Figure:
@@ -80,7 +91,7 @@ def main() -> None:
     table = collect(args.profile, args.seed, args.max_subjects)
     summary = summarise(table)
     save_results(Path(args.out), "fig4", plot(table), table, summary)
-    print(summary["auroc"])
+    print("sigma:", summary["auroc"], "blur:", summary["auroc_blur"], sep="\n")
 
 
 if __name__ == "__main__":

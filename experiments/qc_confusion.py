@@ -2,7 +2,8 @@
 
 The test split of the shipped model, each scan clean and with the corruptions used to calibrate the
 cut-offs (on the validation split): verdict counts per variant -> results/qc/. Then the same clean
-scans written on other grids (1 mm isotropic, 1 x 1 x 3 mm slices, LPS orientation) and scored by the
+scans written on other grids (1 mm isotropic, 3 mm slices along
+the third or the first file axis, LPS orientation) and scored by the
 QC tool itself (``hetero-qc qc``'s code path): a clean scan should not turn into "exclude" because of
 its grid.
 
@@ -28,7 +29,7 @@ from hetero_qc.qc.run import run_qc
 from hetero_qc.qc.verdict import Cutoffs
 
 GRIDS = {"1mm_isotropic": tio.Resample(1.0), "1x1x3mm_slices": tio.Resample((1.0, 1.0, 3.0)),
-         "LPS_orientation": tio.ToOrientation("LPS")}
+         "3x1x1mm_slices": tio.Resample((3.0, 1.0, 1.0)), "LPS_orientation": tio.ToOrientation("LPS")}
 
 
 def other_grids(subjects: list[str], model_dir: Path) -> pd.DataFrame:
@@ -55,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects)
     cutoffs = Cutoffs.load(Path(args.model_dir) / "cutoffs.json")
-    table = corruption_scores(model, model.test_scans, seed=args.seed + 10_000)
+    table = corruption_scores(model, model.test_scans, cutoffs.sharpness, seed=args.seed + 10_000)
     matrix = confusion(table, cutoffs, tuple(table["variant"].unique()))
     figure, ax = plt.subplots(figsize=(7, 3.5))
     ax.scatter(table["sigma_r"], table["sigma_s"], c=table["variant"].astype("category").cat.codes, cmap="tab10", s=12)

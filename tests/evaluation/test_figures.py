@@ -28,3 +28,16 @@ def test_fig3_summary_counts_falling_sigma_and_worse_reconstructions():
     assert summary["n_sigma_falls_with_error"] == 1
     assert summary["n_recon_worse_than_input"] == 3
     assert per_subject.set_index("subject").loc["b", "pearson_r"] == pytest.approx(-1.0)
+
+
+def test_fig4_summary_gives_the_auroc_of_sigma_and_of_blur_per_artefact_and_severity():
+    fig4 = load_script("fig4")
+    clean = pd.DataFrame({"artefact": "clean", "severity": "none", "sigma_median": [0.1, 0.2, 0.3],
+                          "blur": [0.05, 0.06, 0.07]})
+    motion = pd.DataFrame({"artefact": "motion", "severity": "moderate", "sigma_median": [0.05, 0.06, 0.15],
+                           "blur": [0.3, 0.4, 0.5]})
+    summary = fig4.summarise(pd.concat([clean, motion]))
+    assert summary["n_subjects"] == 3
+    assert summary["auroc"]["motion"]["moderate"] == pytest.approx(1 / 9)  # one pair of nine ranks higher
+    assert summary["auroc_blur"]["motion"]["moderate"] == pytest.approx(1.0)
+    assert 0 < summary["mann_whitney_p_blur"]["motion"]["moderate"] < 0.2

@@ -14,7 +14,10 @@ import pytest
 import torch
 
 from hetero_qc.cli import main
+from hetero_qc.corruption import RandomMotion
+from hetero_qc.qc.scoring import axis_blur, axis_sharpness
 from hetero_qc.qc.verdict import (
+    BLURRED,
     DEGRADED,
     EXCLUDE,
     OK,
@@ -32,7 +35,7 @@ def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     run(config(folder, "multitask_cpu", ["trainer.max_steps=2", "test=false"]))
     checkpoint = folder / "checkpoints" / "last.ckpt"
-    Cutoffs(0.05, 0.5, "test").save(checkpoint.parent / "cutoffs.json")
+    Cutoffs(0.05, 0.5, 1.0, (0.0, 0.0, 0.0), "test").save(checkpoint.parent / "cutoffs.json")
     return checkpoint
 
 
@@ -61,7 +64,7 @@ def test_scores_good_scans_of_any_orientation_and_reports(model, tmp_path, capsy
     assert main(["qc", str(inputs), "--out", str(out), "--model", str(model)]) == 0
     assert digest(inputs) == before  # inputs untouched
     table = pd.read_csv(out / "qc.csv")
-    assert list(table["scan"]) == ["a", "b"] and set(table["verdict"]) <= {OK, DEGRADED, EXCLUDE}
+    assert list(table["scan"]) == ["a", "b"] and set(table["verdict"]) <= {OK, DEGRADED, BLURRED, EXCLUDE}
     for name, shape in (("a", (40, 40, 40)), ("b", (36, 36, 36))):
         for key in ("recon", "sigma", "cgm", "sigma_seg"):
             image = nib.load(out / f"{name}_{key}.nii.gz")
@@ -124,31 +127,54 @@ def test_unwritable_output_and_bad_models_fail_clearly(model, tmp_path, capsys):
 
 
 def test_verdict_logic_and_youden():
-    cut = Cutoffs(sigma_r=0.1, sigma_s=0.2)
-    assert cut.verdict(ScanScores(0.05, 0.1, 0)) == OK
-    assert cut.verdict(ScanScores(0.3, 0.1, 0)) == DEGRADED
-    assert cut.verdict(ScanScores(0.05, 0.3, 0)) == EXCLUDE
+    cut = Cutoffs(sigma_r=0.1, sigma_s=0.2, blur=0.15, sharpness=(0.0, 0.0, 0.0))
+    assert cut.verdict(ScanScores(0.05, 0.1, 0, 0.05)) == OK
+    assert cut.verdict(ScanScores(0.3, 0.1, 0, 0.05)) == DEGRADED
+    assert cut.verdict(ScanScores(0.05, 0.1, 0, 0.3)) == BLURRED
+    assert cut.verdict(ScanScores(0.3, 0.1, 0, 0.3)) == BLURRED  # blur names the cause before sigma_r
+    assert cut.verdict(ScanScores(0.05, 0.3, 0, 0.3)) == EXCLUDE
     assert youden_threshold(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == pytest.approx(2.5)
 
 
 def test_cutoffs_from_validation_scores():
-    import pandas as pd
-
     from hetero_qc.qc.calibrate import calibrate_cutoffs
 
     table = pd.DataFrame({
-        "variant": ["clean", "clean", "noise", "noise", "motion", "motion"],
+        "variant": ["clean", "clean", "noise", "noise", "motion_moderate", "motion_severe"],
         "sigma_r": [0.10, 0.12, 0.30, 0.35, 0.20, 0.25],
         "sigma_s": [0.20, 0.22, 0.24, 0.23, 0.60, 0.70],
+        "blur": [0.05, 0.08, 0.00, 0.01, 0.30, 0.35],
         "damaged": [False, False, False, False, True, True],
     })
-    cutoffs = calibrate_cutoffs(table)
-    assert 0.12 < cutoffs.sigma_r < 0.20 and 0.24 < cutoffs.sigma_s < 0.60
-    assert cutoffs.verdict(ScanScores(0.3, 0.23, 0)) == DEGRADED  # noisy but segments well
-    assert cutoffs.verdict(ScanScores(0.2, 0.65, 0)) == EXCLUDE
-    undamaged = calibrate_cutoffs(table.assign(damaged=False))
+    profile = (0.1, -0.1, 0.0)
+    cutoffs = calibrate_cutoffs(table, profile)
+    assert 0.12 < cutoffs.sigma_r < 0.20 and 0.24 < cutoffs.sigma_s < 0.60 and 0.08 < cutoffs.blur < 0.30
+    assert cutoffs.verdict(ScanScores(0.3, 0.23, 0, 0.0)) == DEGRADED  # noisy but segments well
+    assert cutoffs.verdict(ScanScores(0.2, 0.65, 0, 0.3)) == EXCLUDE
+    assert cutoffs.verdict(ScanScores(0.11, 0.21, 0, 0.3)) == BLURRED
+    assert "2 motion copies" in cutoffs.method and cutoffs.sharpness == profile
+    undamaged = calibrate_cutoffs(table.assign(damaged=False), profile)
     assert undamaged.sigma_s == 0.70 and "largest" in undamaged.method
     # A sigma_s that barely moves: Youden alone would cut inside the clean scans' range.
     flat = table.assign(sigma_s=[0.25, 0.21, 0.20, 0.22, 0.23, 0.24])
-    assert calibrate_cutoffs(flat).sigma_s == 0.25  # no clean scan excluded
-    assert calibrate_cutoffs(flat).verdict(ScanScores(0.11, 0.25, 0)) == OK
+    assert calibrate_cutoffs(flat, profile).sigma_s == 0.25  # no clean scan excluded
+    assert calibrate_cutoffs(flat, profile).verdict(ScanScores(0.11, 0.25, 0, 0.05)) == OK
+
+
+def test_blur_rises_with_motion_and_smoothing_along_any_axis_not_with_noise():
+    image = make_phantom(48, seed=1)  # (1, 1, D, H, W)
+    head = image[0, 0] > 0.1
+    profile = axis_sharpness(image[0, 0], head)
+    assert sum(profile) == pytest.approx(0.0, abs=1e-6)
+    assert axis_blur(image[0, 0], head, profile) == pytest.approx(0.0, abs=1e-6)
+    moved_blur = []
+    for axis in range(3):
+        moved = RandomMotion(degrees=5, translation=5, phase_axis=axis)(
+            image, (2.0, 2.0, 2.0), torch.Generator().manual_seed(0)).image
+        smoothed = (image + image.roll(1, 2 + axis) + image.roll(-1, 2 + axis)) / 3
+        moved_blur.append(axis_blur(moved[0, 0], head, profile))  # measured: 0.13-0.17
+        assert moved_blur[-1] > 0.1 and axis_blur(smoothed[0, 0], head, profile) > 0.1, axis
+    noisy = image + 0.05 * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))
+    # Noise sharpens every axis alike: it can only flatten the profile (0.06 here; clean IXI scans'
+    # profile is flatter, and 0 dB noise scores 0.04 on them).
+    assert axis_blur(noisy[0, 0], head, profile) < min(moved_blur) - 0.05

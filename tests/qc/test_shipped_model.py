@@ -15,7 +15,7 @@ def test_shipped_model_is_small_loadable_and_calibrated():
     net, hparams = load_network(MODEL)
     assert type(net).__name__ == "MultiTaskNet" and "preprocessing" in hparams
     cutoffs = Cutoffs.load(MODEL.parent / "cutoffs.json")
-    assert 0 < cutoffs.sigma_r < 1 and 0 < cutoffs.sigma_s
+    assert 0 < cutoffs.sigma_r < 1 and 0 < cutoffs.sigma_s and 0 < cutoffs.blur < 1
 
 
 def test_shipped_model_scores_the_template(tmp_path):

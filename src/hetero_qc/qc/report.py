@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hetero_qc.qc.scoring import ScoredScan
-from hetero_qc.qc.verdict import DEGRADED, EXCLUDE, OK, Cutoffs
+from hetero_qc.qc.verdict import BLURRED, DEGRADED, EXCLUDE, OK, Cutoffs
 
-COLOURS = {OK: "#2e7d32", DEGRADED: "#ef6c00", EXCLUDE: "#c62828"}
+COLOURS = {OK: "#2e7d32", DEGRADED: "#ef6c00", BLURRED: "#6a1b9a", EXCLUDE: "#c62828"}
 
 
 def _png(figure: plt.Figure) -> str:
@@ -41,9 +41,10 @@ def mosaic(scan: ScoredScan) -> str:
 
 
 def strip_plot(scans: list[ScoredScan], cutoffs: Cutoffs) -> str:
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, field, cut, label in ((axes[0], "sigma_r", cutoffs.sigma_r, "visual: sigma_r"),
-                                  (axes[1], "sigma_s", cutoffs.sigma_s, "algorithmic: sigma_s")):
+                                  (axes[1], "sigma_s", cutoffs.sigma_s, "algorithmic: sigma_s"),
+                                  (axes[2], "blur", cutoffs.blur, "blur (motion)")):
         values = [getattr(s.scores, field) for s in scans]
         jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(values))
         ax.scatter(jitter, values, c=[COLOURS[s.verdict] for s in scans], s=25)
@@ -57,7 +58,8 @@ def render(scans: list[ScoredScan], failures: list[str], cutoffs: Cutoffs, model
     """The whole report as one HTML string (images inlined)."""
     rows = "".join(
         f"<tr><td>{html.escape(s.name)}</td><td style='color:{COLOURS[s.verdict]}'><b>{html.escape(s.verdict)}</b></td>"
-        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.predicted_error:.5f}</td></tr>"
+        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td>"
+        f"<td>{s.scores.predicted_error:.5f}</td></tr>"
         for s in scans)
     failed = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
     cards = "".join(f"<h3>{html.escape(s.name)} — <span style='color:{COLOURS[s.verdict]}'>{html.escape(s.verdict)}"
@@ -69,13 +71,20 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
 <h1>hetero_qc report</h1>
 <p>{len(scans)} scan(s) scored, {len(failures)} failed. Model: <code>{html.escape(model)}</code>.</p>
 <h2>What the verdicts mean</h2>
-<ul><li><b style='color:{COLOURS[OK]}'>{OK}</b>: sigma_r &le; {cutoffs.sigma_r:.4f} and sigma_s &le; {cutoffs.sigma_s:.4f}.</li>
+<ul><li><b style='color:{COLOURS[OK]}'>{OK}</b>: sigma_r &le; {cutoffs.sigma_r:.4f}, sigma_s &le; {cutoffs.sigma_s:.4f}
+and blur &le; {cutoffs.blur:.3f}.</li>
 <li><b style='color:{COLOURS[DEGRADED]}'>{DEGRADED}</b>: the image carries corruption the network cannot undo
 (sigma_r &gt; {cutoffs.sigma_r:.4f}), but the cortical segmentation is as certain as on clean scans.</li>
+<li><b style='color:{COLOURS[BLURRED]}'>{BLURRED}</b>: the scan is much blurrier along one axis than clean
+validation scans are (blur &gt; {cutoffs.blur:.3f}), as rigid motion blurs the phase-encode axis. The model's sigma does
+not rise on motion, although simulated motion lowers the CGM Dice: check these scans before use.</li>
 <li><b style='color:{COLOURS[EXCLUDE]}'>{EXCLUDE}</b>: the cortical segmentation itself is uncertain
 (sigma_s &gt; {cutoffs.sigma_s:.4f}).</li></ul>
 <p>sigma_r: median reconstruction standard deviation over the head (intensities scaled to [0, 1]); sigma_s:
-mean segmentation standard deviation over the predicted cortex. Cut-offs: {html.escape(cutoffs.method)}.</p>
-<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>predicted error</th></tr>
+mean segmentation standard deviation over the predicted cortex; blur: how far the sharpness of the
+blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
+axes) falls below that of the clean validation scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
+Cut-offs: {html.escape(cutoffs.method)}.</p>
+<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>predicted error</th></tr>
 {rows}</table>{f"<h2>Failed</h2><ul>{failed}</ul>" if failures else ""}
 <h2>Group</h2>{strip}<h2>Per scan</h2>{cards}</body></html>"""

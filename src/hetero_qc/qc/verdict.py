@@ -4,6 +4,10 @@ Visual quality is sigma_r (reconstruction uncertainty over the head): how much o
 recovered. Algorithmic quality is sigma_s (segmentation uncertainty over the cortex): whether the
 downstream task (cortical grey-matter segmentation) is affected. A scan can look bad yet segment well
 (the paper's point): that is "degraded but usable for CGM segmentation".
+
+Blur is a third, model-free score: the CPU models' sigma does not rise on rigid motion (REPRODUCTION.md,
+Fig 4), which blurs the phase-encode axis and lowers the CGM Dice, so the verdict also looks at how much
+sharper the scan is along its other axes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from hetero_qc.atomic import write_text
 
 OK = "ok"
 DEGRADED = "degraded but usable for CGM segmentation"
+BLURRED = "blurred along one axis (motion or thick slices)"
 EXCLUDE = "exclude"
 
 
@@ -26,19 +31,27 @@ class ScanScores:
     sigma_r: float  # median reconstruction sigma over the head (intensity units, [0, 1] scale)
     sigma_s: float  # mean segmentation sigma over the predicted cortex
     predicted_error: float  # mean predicted squared reconstruction error over the head
+    blur: float  # how far the blurriest axis falls below clean scans' sharpness (scoring.axis_blur)
 
 
 @dataclass(frozen=True)
 class Cutoffs:
-    """Cut-offs on sigma_r (visual) and sigma_s (algorithmic), with how they were chosen."""
+    """Cut-offs on sigma_r (visual), sigma_s (algorithmic) and blur, the clean scans' sharpness profile
+    that blur is measured against (:func:`~hetero_qc.qc.scoring.axis_sharpness`), and how they were
+    chosen."""
 
     sigma_r: float
     sigma_s: float
+    blur: float
+    sharpness: tuple[float, float, float]
     method: str = ""
 
     def verdict(self, scores: ScanScores) -> str:
+        """``exclude`` (sigma_s) before ``blurred`` before ``degraded`` (sigma_r) before ``ok``."""
         if scores.sigma_s > self.sigma_s:
             return EXCLUDE
+        if scores.blur > self.blur:
+            return BLURRED
         return DEGRADED if scores.sigma_r > self.sigma_r else OK
 
     def save(self, path: Path) -> None:
@@ -49,7 +62,11 @@ class Cutoffs:
         """Raises ``ValueError`` naming the file if it is missing or malformed."""
         try:
             values = json.loads(Path(path).read_text())
-            return cls(float(values["sigma_r"]), float(values["sigma_s"]), str(values.get("method", "")))
+            sharpness = tuple(float(v) for v in values["sharpness"])
+            if len(sharpness) != 3:
+                raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
+            return cls(*(float(values[key]) for key in ("sigma_r", "sigma_s", "blur")), sharpness,
+                       str(values.get("method", "")))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: cannot read the verdict cut-offs ({error})") from None
 
