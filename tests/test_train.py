@@ -114,7 +114,7 @@ def test_training_corrupts_whole_volumes_then_cuts_the_patches(tmp_path):
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     module = instantiate(cfg.model, _recursive_=False)
-    batch = module.on_before_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
+    batch = next(iter(datamodule.train_dataloader()))
     assert batch.image.shape[2:] == (32, 48, 32)  # whole MNI volumes at 6 mm, padded to a multiple of 16
     torch.manual_seed(3)
     corrupted, cut = module.training_inputs(batch)

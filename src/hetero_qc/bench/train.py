@@ -79,7 +79,6 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
         starts.append(time.perf_counter())
         if index == steps + WARMUP + 1:
             break
-        batch = plain.on_before_batch_transfer(batch, 0)
         batch = batch._replace(**{f: getattr(batch, f).to(target) for f in ("image", "head", "brain", "cgm")})
         corrupted, batch = plain.training_inputs(batch)
         with torch.autocast(target.type, dtype=autocast):

@@ -21,15 +21,15 @@ class Batch(NamedTuple):
     head: Tensor  # bool
     brain: Tensor  # bool
     cgm: Tensor  # bool
-    spacing: Tensor | tuple  # (B, 3) mm; nested tuples of floats once a module has it (read on the host)
-    # (B, 2, 3) start and size of each sample's training patch in its volume (nested tuples of ints on
-    # the host, like spacing); None: the volumes themselves are the samples.
-    patch: Tensor | tuple | None = None
+    # Host tuples, not tensors, so that a step reads them without synchronising with a GPU:
+    spacing: tuple  # per sample (3 floats, mm); a sample: the 3 floats
+    # per sample, the start and size of its training patch in its volume ((3 ints), (3 ints));
+    # None: the volumes themselves are the samples.
+    patch: tuple | None = None
 
 
-def _item(scan: Scan, patch: Tensor | None = None) -> Batch:
-    return Batch(scan.image, scan.head, scan.brain, scan.cgm, torch.tensor(scan.spacing, dtype=torch.float32),
-                 patch)
+def _item(scan: Scan, patch: tuple | None = None) -> Batch:
+    return Batch(scan.image, scan.head, scan.brain, scan.cgm, tuple(float(s) for s in scan.spacing), patch)
 
 
 def collate(items: Sequence[Batch]) -> Batch:
@@ -42,15 +42,15 @@ def collate(items: Sequence[Batch]) -> Batch:
                             for v in volumes])
 
     image, head, brain, cgm = (stack([getattr(item, name) for item in items]) for name in ("image", "head", "brain", "cgm"))
-    patch = None if items[0].patch is None else torch.stack([item.patch for item in items])
-    return Batch(image, head, brain, cgm, torch.stack([item.spacing for item in items]), patch)
+    patch = None if items[0].patch is None else tuple(item.patch for item in items)
+    return Batch(image, head, brain, cgm, tuple(item.spacing for item in items), patch)
 
 
 def cut_patches(volumes: Tensor, patch: Sequence[Sequence[Sequence[int]]]) -> Tensor:
     """Each sample's patch of ``volumes`` ``(B, C, D, H, W)``: ``(B, C, d, h, w)``.
 
     Args:
-        patch: per sample, the patch's start and size (:attr:`Batch.patch`, on the host).
+        patch: per sample, the patch's start and size (:attr:`Batch.patch`).
     """
     return torch.stack([volumes[b, :, s0 : s0 + n0, s1 : s1 + n1, s2 : s2 + n2]
                         for b, ((s0, s1, s2), (n0, n1, n2)) in enumerate(patch)])
@@ -85,7 +85,7 @@ class PatchDataset(Dataset):
     def __getitem__(self, index: int) -> Batch:
         scan = self.scans[int(torch.randint(len(self.scans), ()))]
         start = [int(torch.randint(s - p + 1, ())) for p, s in zip(self.patch_size, scan.image.shape[1:])]
-        return _item(scan, torch.tensor([start, self.patch_size]))
+        return _item(scan, (tuple(start), self.patch_size))
 
 
 class VolumeDataset(Dataset):

@@ -74,16 +74,9 @@ class HeteroModule(L.LightningModule):
 
     # --- the step ------------------------------------------------------------------------------
 
-    def on_before_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        """Read the spacing and the patches while the batch is still on the host: on a GPU, reading
-        them back from the device would synchronise every step."""
-        batch = Batch(*batch)
-        patch = None if batch.patch is None else tuple(tuple(map(tuple, p)) for p in batch.patch.tolist())
-        return batch._replace(spacing=tuple(tuple(row) for row in batch.spacing.tolist()), patch=patch)
-
     def corrupt(self, batch: Batch, generator: torch.Generator | None = None, validation: bool = False) -> Tensor:
         """Corrupt the clean batch on its device, in float32 whatever the autocast."""
-        spacing = tuple(float(s) for s in batch.spacing[0])  # host floats (on_before_batch_transfer)
+        spacing = batch.spacing[0]  # host floats (Batch)
         pipeline = self.val_corruption if validation else self.corruption
         with torch.autocast(self.device.type, enabled=False):
             return pipeline(batch.image.float(), spacing, generator, batch.brain).image
