@@ -124,6 +124,13 @@ def test_unwritable_output_and_bad_models_fail_clearly(model, tmp_path, capsys):
     torch.save(other, tampered)
     assert main(["qc", str(scan), "--out", str(tmp_path / "o"), "--model", str(tampered)]) == 2
     assert "format 99" in capsys.readouterr().err
+    stale = tmp_path / "stale" / "model.ckpt"
+    stale.parent.mkdir()
+    stale.write_bytes(model.read_bytes())
+    (stale.parent / "cutoffs.json").write_text(json.dumps({"sigma_r": 0.1, "sigma_s": 1.0}))  # before blur
+    assert main(["qc", str(scan), "--out", str(tmp_path / "o"), "--model", str(stale)]) == 2
+    error = capsys.readouterr().err
+    assert "cutoffs.json: the verdict cut-offs lack 'sharpness'" in error and "make model" in error
 
 
 def test_verdict_logic_and_youden():

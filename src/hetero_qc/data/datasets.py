@@ -21,10 +21,11 @@ class Batch(NamedTuple):
     head: Tensor  # bool
     brain: Tensor  # bool
     cgm: Tensor  # bool
-    # Host tuples, not tensors, so that a step reads them without synchronising with a GPU:
-    spacing: tuple  # per sample (3 floats, mm); a sample: the 3 floats
-    # per sample, the start and size of its training patch in its volume ((3 ints), (3 ints));
-    # None: the volumes themselves are the samples.
+    # Host tuples, not tensors, so that a step reads them without synchronising with a GPU; in a
+    # dataset item one value, in a collated batch a tuple of one value per sample:
+    spacing: tuple  # (3 floats) voxel size in mm
+    # ((3 ints), (3 ints)): start and size of the training patch in the volume; None: the volumes
+    # themselves are the samples.
     patch: tuple | None = None
 
 

@@ -6,8 +6,8 @@ downstream task (cortical grey-matter segmentation) is affected. A scan can look
 (the paper's point): that is "degraded but usable for CGM segmentation".
 
 Blur is a third, model-free score: the CPU models' sigma does not rise on rigid motion (REPRODUCTION.md,
-Fig 4), which blurs the phase-encode axis and lowers the CGM Dice, so the verdict also looks at how much
-sharper the scan is along its other axes.
+Fig 4), which blurs the phase-encode axis and lowers the CGM Dice, so the verdict also looks at how far
+the scan's blurriest axis falls below the sharpness of clean validation scans.
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ class Cutoffs:
                 raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
             return cls(*(float(values[key]) for key in ("sigma_r", "sigma_s", "blur")), sharpness,
                        str(values.get("method", "")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except KeyError as error:
+            raise ValueError(f"{path}: the verdict cut-offs lack {error}; written by an older hetero_qc? "
+                             "`hetero-qc ship-model` (make model) calibrates them again") from None
+        except (OSError, ValueError, TypeError) as error:
             raise ValueError(f"{path}: cannot read the verdict cut-offs ({error})") from None
 
 
