@@ -8,9 +8,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
+from hetero_qc.precision import lightning_precision
 
 if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", lambda: str(REPO_ROOT))
+if not OmegaConf.has_resolver("cpu_precision"):
+    OmegaConf.register_new_resolver("cpu_precision", lambda: lightning_precision("cpu"))
 
 
 def compose_train(overrides: list[str], run_dir: str | Path) -> DictConfig:

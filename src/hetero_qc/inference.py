@@ -16,6 +16,7 @@ from hetero_qc.models.networks import (
     output_channels,
     split_channels,
 )
+from hetero_qc.precision import autocast_dtype
 
 CHECKPOINT_FORMAT = 1
 
@@ -35,7 +36,8 @@ def predict(
             convolutional: about 2.8x faster than 64^3 windows overlapping by 25% on a 2 mm IXI
             volume).
         overlap: window overlap.
-        autocast: bf16 on the CPU, fp16 on CUDA (as in training); outputs are float32.
+        autocast: bf16 on a CPU with native bf16, fp16 on CUDA (as in training; see
+            :mod:`hetero_qc.precision`); outputs are float32.
 
     Returns:
         :class:`NetOutput` on the input grid (mean and log-variance, and for the multi-task network the
@@ -44,8 +46,8 @@ def predict(
     net.eval()
     shape = image.shape[2:]
     roi = tuple(shape) if roi_size is None else tuple(min(r, s) for r, s in zip(roi_size, shape))
-    dtype = torch.bfloat16 if image.device.type == "cpu" else torch.float16
-    with torch.autocast(image.device.type, dtype=dtype, enabled=autocast):
+    dtype = autocast_dtype(image.device.type)
+    with torch.autocast(image.device.type, dtype=dtype or torch.bfloat16, enabled=autocast and dtype is not None):
         stacked = sliding_window_inference(image, roi, sw_batch_size=1, overlap=overlap, mode="gaussian",
                                            predictor=lambda x: output_channels(net(x)).float())
     return split_channels(stacked.float(), isinstance(net, MultiTaskNet))

@@ -21,6 +21,7 @@ from hetero_qc.bench.machine import describe_machine
 from hetero_qc.config import compose_train
 from hetero_qc.inference import predict
 from hetero_qc.paths import REPO_ROOT
+from hetero_qc.precision import autocast_dtype, lightning_precision
 
 WARMUP = 3
 
@@ -57,13 +58,13 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     target = torch.device(device)
-    autocast = torch.bfloat16 if device == "cpu" else torch.float16
+    autocast = autocast_dtype(target.type)
 
     L.seed_everything(0)
     module = instantiate(cfg.model, _recursive_=False)
     timer = _StepTimer()
     trainer = L.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1,
-                        precision="bf16-mixed" if device == "cpu" else "16-mixed", max_steps=steps + WARMUP + 1,
+                        precision=lightning_precision(target.type), max_steps=steps + WARMUP + 1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, callbacks=[timer])
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
@@ -81,7 +82,7 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
             break
         batch = batch._replace(**{f: getattr(batch, f).to(target) for f in ("image", "head", "brain", "cgm")})
         corrupted, batch = plain.training_inputs(batch)
-        with torch.autocast(target.type, dtype=autocast):
+        with torch.autocast(target.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             out = plain.net(corrupted)
         loss = plain.regression_loss(out, batch.image)
         optimizer.zero_grad(set_to_none=True)
@@ -95,7 +96,7 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        with torch.autocast(target.type, dtype=autocast):
+        with torch.autocast(target.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             predict(net, volume, tuple(cfg.data.patch_size))
         if device == "cuda":
             torch.cuda.synchronize()
