@@ -64,14 +64,20 @@ def _publish(payload: object, table: str, args: argparse.Namespace, section: str
 
 
 def _bench(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
     from hetero_qc.bench.corruption import (
         bench_corruption,
+        motion_white_noise,
+        power_to_markdown,
         rows_to_json,
         rows_to_markdown,
     )
 
     rows = bench_corruption(device=args.device, repeats=args.repeats)
-    _publish(rows_to_json(rows), rows_to_markdown(rows), args, f"corruption-{args.device}",
+    power = motion_white_noise()
+    payload = {"timings": rows_to_json(rows), "motion_white_noise": [asdict(r) for r in power]}
+    _publish(payload, rows_to_markdown(rows) + "\n\n" + power_to_markdown(power), args, f"corruption-{args.device}",
              f"hetero-qc bench corruption --device {args.device} --repeats {args.repeats}")
 
 

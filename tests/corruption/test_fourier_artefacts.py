@@ -59,3 +59,29 @@ def test_spike_zero_intensity_is_identity(phantom):
 def test_bad_arguments_name_themselves(cls, kwargs, name):
     with pytest.raises(ValueError, match=name):
         cls(**kwargs)
+
+
+def _spectrum(x: torch.Tensor) -> torch.Tensor:
+    return torch.fft.fftn(x[0, 0].double()).abs() ** 2
+
+
+def test_ghosting_changes_white_noise_only_on_the_lines_it_modulates():
+    # The white-noise rule for the k-space artefacts: nothing is resampled, so the spectrum is
+    # unchanged wherever the artefact does not act (here: planes where neither f nor -f is modulated).
+    noise = torch.randn(1, 1, 24, 20, 30, generator=torch.Generator().manual_seed(0))
+    out = ghosting(noise, GhostingParams(torch.tensor([5]), torch.tensor([2]), torch.tensor([0.7]),
+                                         torch.tensor([0.0])))
+    freq = torch.fft.fftfreq(30, 1 / 30).round().long()  # signed frequency of each plane along axis 2
+    modulated = ((freq + 15) % 5 == 0) & (freq != 0)  # TorchIO's every-5th centred plane, centre kept
+    touched = modulated | modulated[(-torch.arange(30)) % 30]
+    before, after = _spectrum(noise), _spectrum(out)
+    torch.testing.assert_close(after[..., ~touched], before[..., ~touched], rtol=1e-4, atol=1e-3)
+    assert bool((after[..., touched].sum() < 0.9 * before[..., touched].sum()))
+
+
+def test_spike_changes_white_noise_only_at_its_frequencies():
+    noise = torch.randn(1, 1, 20, 20, 20, generator=torch.Generator().manual_seed(1))
+    positions = torch.tensor([[[0.3, 0.6, 0.45]]])
+    out = spike(noise, SpikeParams(positions, torch.tensor([0.5]), torch.ones(1, 1, dtype=torch.bool)))
+    changed = (_spectrum(out) - _spectrum(noise)).abs() > 1e-3 * _spectrum(noise).mean()
+    assert 1 <= int(changed.sum()) <= 2  # the spike's frequency and its mirror, nothing else

@@ -119,6 +119,67 @@ def bench_corruption(
     return rows
 
 
+@dataclass(frozen=True)
+class PowerRow:
+    """What a motion transform keeps of white noise: power (mean of squares, output over input) and
+    the share of spectral power above a quarter of the sampling frequency along each axis."""
+
+    transform: str
+    power_kept: float
+    high_frequency_share: list[float]
+
+
+def _high_frequency_share(x: torch.Tensor) -> list[float]:
+    spectrum = torch.fft.fftn(x.double(), dim=(-3, -2, -1)).abs() ** 2
+    shares = []
+    for dim in (-3, -2, -1):
+        shape = [1] * x.ndim
+        shape[dim] = x.shape[dim]
+        high = (torch.fft.fftfreq(x.shape[dim]).abs() > 0.25).reshape(shape)
+        shares.append(round(float((spectrum * high).sum() / spectrum.sum()), 3))
+    return shares
+
+
+def motion_white_noise(degrees: float = 5.0, translation: float = 5.0, seed: int = 0) -> list[PowerRow]:
+    """White noise ``(2, 1, 96, 96, 96)`` at 2 mm through our motion and TorchIO's, same ranges.
+
+    Our row is the resampling of each moved pose (the zero-mean noise's spectrum is only meaningful
+    before the magnitude, which moves power to DC) and the whole artefact's power; TorchIO's is its
+    ``RandomMotion`` output (real part of trilinear copies).
+    """
+    from hetero_qc.corruption.motion import euler_matrix, resample
+
+    noise = torch.randn(2, 1, 96, 96, 96, generator=torch.Generator().manual_seed(seed))
+    mean_square = float((noise.double() ** 2).mean())
+    ours = RandomMotion(degrees=degrees, translation=translation)
+    drawn = ours.sample(noise, torch.Generator().manual_seed(seed + 1))
+    moved = resample(noise, euler_matrix(drawn.degrees), drawn.translation, (2.0, 2.0, 2.0))
+    whole = ours.apply(noise, drawn, (2.0, 2.0, 2.0))
+    theirs = tio.RandomMotion(degrees=degrees, translation=translation)
+    affine = torch.diag(torch.tensor([2.0, 2.0, 2.0, 1.0])).numpy()
+    torch.manual_seed(seed)
+    torchio = torch.stack([theirs(tio.ScalarImage(tensor=n.clone(), affine=affine)).data for n in noise])
+
+    def row(name: str, x: torch.Tensor, spectrum_of: torch.Tensor) -> PowerRow:
+        return PowerRow(name, round(float((x.double() ** 2).mean()) / mean_square, 3),
+                        _high_frequency_share(spectrum_of))
+
+    return [
+        PowerRow("input", 1.0, _high_frequency_share(noise)),
+        row(f"ours, each pose resampled, +-{degrees:g} deg, +-{translation:g} mm", moved, moved),
+        row(f"ours, RandomMotion (power; spectrum of the poses above), +-{degrees:g} deg, +-{translation:g} mm",
+            whole, moved),
+        row(f"TorchIO RandomMotion, +-{degrees:g} deg, +-{translation:g} mm", torchio, torchio),
+    ]
+
+
+def power_to_markdown(rows: list[PowerRow]) -> str:
+    """A Markdown table of what motion keeps of white noise."""
+    lines = ["| white noise, 96^3 at 2 mm | power kept | HF share along axes 0 / 1 / 2 |", "|---|---:|---|"]
+    lines += [f"| {r.transform} | {r.power_kept} | {' / '.join(map(str, r.high_frequency_share))} |" for r in rows]
+    return "\n".join(lines)
+
+
 def rows_to_markdown(rows: list[BenchRow]) -> str:
     """A Markdown table of ``rows``, with the machine it ran on."""
     lines = [

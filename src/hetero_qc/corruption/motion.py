@@ -1,25 +1,43 @@
-"""Rigid-motion k-space artefact after Shaw et al., MIDL 2019 (TorchIO's ``Motion``), batched in torch.
+"""Rigid-motion k-space artefact after Shaw et al., MIDL 2019, with exact (band-limited) resampling.
 
 The head moves ``S`` times during the acquisition. k-space lines along the phase-encode axis are
-acquired in order, so the lines acquired between motions ``i - 1`` and ``i`` come from the head in
-pose ``i``: the spectrum is assembled from segments of the spectra of rigidly moved copies, and the
-image is the real part of its inverse FFT. As in TorchIO, the segment holding the k-space centre is
-taken from the reference pose (so the image stays registered to it) and the pose it would have had
-moves to the first segment.
+acquired in linear order, from the most negative frequency to the most positive, so the lines acquired
+between motions ``i - 1`` and ``i`` come from the head in pose ``i``. As in TorchIO, the segment
+holding the k-space centre is taken from the reference pose (so the image stays registered to it) and
+the pose it would have had moves to the first segment.
 
-A pose is the sampling transform ``T(p) = R (p - c) + c + t`` in mm about the grid centre ``c``, with
-``R = Rz Rx Ry`` from Euler angles in degrees about array axes 0, 1, 2 (ITK's ``Euler3DTransform``,
-which TorchIO uses): the moved image is ``x(T(p))``. What makes this fast:
+What differs from TorchIO's ``Motion``, and why (physics is the reference):
 
-- all moved copies of the batch are resampled in one batched ``grid_sample`` call, the translation
-  folded into the sampling grid at no cost;
-- a line's source depends on its phase-encode index only, so the FFTs along the other two axes cancel
-  and one real 1D FFT along the phase-encode axis per copy does it all
-  (:func:`~hetero_qc.corruption.kspace.mix_lines`): a 3D FFT's work cut to a third, half of it again.
+- **Each moved pose is resampled exactly**, with five 1D-FFT shear passes (Unser, Thevenaz &
+  Yaroslavsky 1995; Eddy et al. 1996): a rigid transform is a product of shears along the phase-encode
+  axis ``z``, the two others ``x``, ``y``, then ``x`` and ``z`` again (:func:`shear_factors`), and a
+  shear along one axis is a per-line Fourier phase ramp. A translation is a pure phase ramp, and the
+  image's spectrum is re-phased, never low-pass filtered: its noise and fine texture keep their power,
+  where trilinear interpolation (TorchIO's) removes much of both.
+- **k-space is assembled over signed frequencies and the magnitude is reconstructed**, as a scanner
+  does. Lines ``f`` and ``-f`` are acquired at different times, so they may come from different poses;
+  TorchIO keeps the real part instead, which averages the two poses there and loses power.
+- **The field of view is periodic**: what leaves one side comes back on the other, as aliasing does
+  along the phase-encode axes. A rotation by shears is exact for what stays inside the field of view
+  through every pass; a head with a background margin of a few voxels does. Where the head touches
+  the field of view (a neck cut by the slab), the part that crosses an edge between passes lands
+  displaced: rotation and translation together then do not invert exactly (the tests measure both
+  separately). Along the readout axis a scanner would drop what leaves instead; the two agree while
+  the head stays inside.
+- **Even-length axes keep their Nyquist plane in place** in every pass (its shift is ambiguous for a
+  real signal, and keeping it makes each pass orthogonal), so white noise keeps its power exactly.
+
+The image's own noise moves with the head (it is baked into the clean scan); the receiver noise is
+added afterwards by the noise artefacts and does not move. A pose is the sampling transform
+``T(p) = R (p - c) + c + t`` in mm about the grid centre ``c``, ``R = Rz Rx Ry`` from Euler angles in
+degrees about array axes 0, 1, 2 (ITK's ``Euler3DTransform``, as TorchIO): the moved image is
+``x(T(p))``. What makes it fast: the first pass reuses the input's FFT along ``z`` (shared by all
+poses), and the last pass ends in the FFT along ``z`` that the line assembly needs anyway.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +52,7 @@ from hetero_qc.corruption.base import (
     parse_range,
     uniform,
 )
-from hetero_qc.corruption.kspace import mix_lines
+from hetero_qc.corruption.kspace import magnitude_of_lines
 
 
 @dataclass(frozen=True)
@@ -84,58 +102,201 @@ def segment_poses(times: Tensor, n_lines: int) -> Tensor:
     return torch.where(first, centre[:, None].expand_as(segment), pose)
 
 
-def _pose_grid(
-    rotation: Tensor, translation: Tensor, spacing: Spacing, shape: tuple[int, int, int], dtype: torch.dtype
-) -> Tensor:
-    """``grid_sample`` grid that samples at ``R p + t`` (``p`` in mm about the centre of a ``shape``
-    grid), for ``rotation`` ``(B, S, 3, 3)`` and ``translation`` ``(B, S, 3)`` mm.
-
-    Returns ``(B, S * D, H, W, 3)``: the ``S`` poses of a sample are stacked along depth, so one
-    ``grid_sample`` call resamples every pose of the batch without copying the input ``S`` times.
-    Each coordinate channel is a broadcast sum of per-axis terms written in place:
-    ``F.affine_grid`` runs a batched matmul over every voxel, which took longer on the CPU than the
-    resampling itself.
-    """
-    batch, poses = rotation.shape[:2]
-    half_extent = torch.tensor([s * n / 2 for s, n in zip(spacing, shape)], dtype=torch.float64,
-                               device=rotation.device)
-    # Normalised coordinates u = q / half_extent (align_corners=False); the grid's last axis is (W, H, D).
-    affine = (rotation / half_extent[:, None] * half_extent[None, :]).flip(-1).flip(-2).to(dtype)
-    offset = (translation.double() / half_extent).flip(-1).to(dtype)  # (B, S, 3) in grid order (W, H, D)
-    u_d, u_h, u_w = ((2 * torch.arange(n, device=rotation.device, dtype=dtype) + 1) / n - 1 for n in shape)
-    grid = torch.empty((batch, poses, *shape, 3), device=rotation.device, dtype=dtype)
-    for c in range(3):
-        row = affine[:, :, c]  # (B, S, 3): weights of u_w, u_h, u_d
-        plane = (row[..., 2, None, None] * u_d[:, None] + row[..., 1, None, None] * u_h[None, :]
-                 + offset[..., c, None, None])
-        torch.add(plane[..., None], (row[..., 0, None] * u_w)[:, :, None, None, :], out=grid[..., c])
-    return grid.reshape(batch, poses * shape[0], *shape[1:], 3)
+# Shear passes of a rigid transform in local coordinates (x, y, z) = (0, 1, 2), z the phase-encode
+# axis: each is (axis it shifts along, the two axes its shift depends on). Applied in this order.
+PASSES = ((2, (0, 1)), (0, (1, 2)), (1, (0, 2)), (0, (1, 2)), (2, (0, 1)))
 
 
-def _move(images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing) -> Tensor:
-    """Resample ``images`` ``(B, 1, D, H, W)`` at each pose ``R p + t`` about the grid centre.
+def _shear_matrices(shears: Tensor) -> Tensor:
+    """Matrices ``I + e_a w^T`` of the five passes from their weights ``(..., 5, 2)``: ``(..., 5, 3, 3)``."""
+    eye = torch.eye(3, dtype=shears.dtype, device=shears.device)
+    out = eye.expand(*shears.shape[:-1], 3, 3).clone()
+    for k, (axis, others) in enumerate(PASSES):
+        out[..., k, axis, others[0]] = shears[..., k, 0]
+        out[..., k, axis, others[1]] = shears[..., k, 1]
+    return out
 
-    Args:
-        rotation: ``(B, S, 3, 3)``.
-        translation: ``(B, S, 3)`` mm.
+
+def _chain(matrices: Tensor) -> Tensor:
+    """Product ``S_1 S_2 ... S_5`` of ``(..., 5, 3, 3)``."""
+    out = matrices[..., 0, :, :]
+    for k in range(1, matrices.shape[-3]):
+        out = out @ matrices[..., k, :, :]
+    return out
+
+
+def shear_factors(matrix: Tensor, iterations: int = 12) -> Tensor:
+    """Weights of the five shear passes whose product ``S_1 ... S_5`` is ``matrix``.
+
+    ``matrix`` ``(..., 3, 3)`` is a volume-preserving sampling matrix in local voxel coordinates
+    (``x``, ``y``, ``z``), near the identity (a rotation, conjugated by the voxel size). The passes of
+    :data:`PASSES` have 10 weights for the 8 degrees of freedom of such a matrix: Gauss-Newton with
+    minimum-norm steps, from the first-order split (each off-diagonal entry shared by the passes that
+    can make it), converges to the nearby solution with the smallest shears: about ``sin`` of the angle,
+    as the three-pass 2D rotation. Closed forms exist for fewer passes, but they divide by entries that
+    vanish for some small rotations (a pure tilt), which gives huge shears that wrap the head around.
 
     Returns:
-        ``(B, S, D, H, W)``; outside the image the sample's minimum (its background) is used, as in TorchIO.
+        ``(..., 5, 2)`` float64 weights, pass ``k`` shifting along ``PASSES[k][0]`` by
+        ``w[k, 0] * q[PASSES[k][1][0]] + w[k, 1] * q[PASSES[k][1][1]]``.
+
+    Raises:
+        ValueError: if the decomposition does not converge (a rotation far beyond a head's motion).
     """
-    batch, poses = rotation.shape[:2]
-    shape = tuple(images.shape[-3:])
-    grid = _pose_grid(rotation, translation, spacing, shape, images.dtype)
-    background = images.amin(dim=(1, 2, 3, 4), keepdim=True)
-    zero_background = bool((background == 0).all())  # MRI magnitude: usually, and two passes saved
-    source = images if zero_background else images - background
-    if batch == 1:
-        # The CPU grid_sample splits its work across threads by batch entry only: one volume's poses
-        # go along the batch axis of a stride-0 view (no copy), so they resample in parallel.
-        source, grid = source.expand(poses, -1, -1, -1, -1), grid.reshape(poses, *shape, 3)
-    rotated = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if not zero_background:
-        rotated = rotated + background
-    return rotated.reshape(batch, poses, *shape)
+    m = matrix.double()
+    half = m / 2
+    shears = torch.stack([
+        torch.stack([half[..., 2, 0], half[..., 2, 1]], -1),
+        torch.stack([half[..., 0, 1], half[..., 0, 2]], -1),
+        torch.stack([m[..., 1, 0], m[..., 1, 2]], -1),
+        torch.stack([half[..., 0, 1], half[..., 0, 2]], -1),
+        torch.stack([half[..., 2, 0], half[..., 2, 1]], -1),
+    ], -2)
+    flat_shape = (*m.shape[:-2], 10)
+    for _ in range(iterations):
+        matrices = _shear_matrices(shears)
+        residual = (_chain(matrices) - m).flatten(-2)  # (..., 9)
+        # d(S_1 ... S_5)/dw = S_1..S_{k-1} E S_{k+1}..S_5, with E the unit matrix at the weight's entry.
+        columns = []
+        for k, (axis, others) in enumerate(PASSES):
+            before = _chain(matrices[..., :k, :, :]) if k else torch.eye(3, dtype=m.dtype, device=m.device)
+            after = _chain(matrices[..., k + 1 :, :, :]) if k < 4 else torch.eye(3, dtype=m.dtype, device=m.device)
+            for other in others:
+                unit = torch.zeros(3, 3, dtype=m.dtype, device=m.device)
+                unit[axis, other] = 1
+                columns.append((before @ unit @ after).flatten(-2))
+        jacobian = torch.stack(columns, -1)  # (..., 9, 10)
+        step = (torch.linalg.pinv(jacobian) @ residual[..., None])[..., 0]
+        shears = shears - step.reshape(shears.shape)
+    error = (_chain(_shear_matrices(shears)) - m).abs().amax((-1, -2))
+    if bool((error > 1e-9).any()):
+        raise ValueError(f"motion: no shear decomposition for a rotation this large (residual {error.max():.1e})")
+    return shears.reshape(*flat_shape[:-1], 5, 2)
+
+
+def _local_axes(phase_axis: int) -> tuple[int, int, int]:
+    """Array axes playing x, y, z: z is the phase-encode axis, x the later (cheaper) of the others,
+    which takes two of the five passes."""
+    others = [a for a in range(3) if a != phase_axis]
+    return others[1], others[0], phase_axis
+
+
+def _ramp(weight: Tensor, offset: Tensor | None, n: int, dim: int, other: int, size: int) -> Tensor:
+    """Complex phase factor of a pass along tensor ``dim`` (``n`` voxels) for the part of the shift
+    that depends on tensor dim ``other`` (``size`` voxels): ``exp(2 pi i k (w q + t) / n)`` over the
+    ``n // 2 + 1`` rfft frequencies ``k`` and centred coordinates ``q``, with the Nyquist plane of an
+    even ``n`` left in place. ``weight`` and ``offset`` are ``(B, S)``; returns a 5D broadcastable factor.
+    """
+    k = torch.arange(n // 2 + 1, device=weight.device, dtype=torch.float64)
+    if n % 2 == 0:
+        k[-1] = 0
+    q = torch.arange(size, device=weight.device, dtype=torch.float64) - (size - 1) / 2
+    shape_k, shape_q = [1] * 5, [1] * 5
+    shape_k[dim], shape_q[other] = k.numel(), size
+    shift = weight[..., None, None, None] * q.reshape(shape_q)[0, 0]
+    if offset is not None:
+        shift = shift + offset[..., None, None, None]
+    angle = (2 * math.pi / n) * k.reshape(shape_k)[0, 0] * shift
+    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64)
+
+
+def _shift(spectrum: Tensor, n: int, dim: int, others: tuple[int, int], shears: Tensor,
+           offset: Tensor) -> Tensor:
+    """Multiply an rfft ``spectrum`` along ``dim`` by the phase ramps of one pass (weights ``(B, S, 2)``
+    on tensor dims ``others``, constant shift ``offset`` ``(B, S)``); broadcasts a ``(B, 1, ...)``
+    spectrum over the ``S`` poses."""
+    sizes = spectrum.shape
+    first = _ramp(shears[..., 0], offset, n, dim, others[0], sizes[others[0]])
+    out = spectrum * first
+    return out.mul_(_ramp(shears[..., 1], None, n, dim, others[1], sizes[others[1]]))
+
+
+def moved_spectra(images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing,
+                  phase_axis: int, spectrum: Tensor | None = None) -> Tensor:
+    """rfft along ``phase_axis`` of ``images`` ``(B, 1, D, H, W)`` resampled exactly at each pose.
+
+    Args:
+        rotation: ``(B, S, 3, 3)`` in mm space about the grid centre.
+        translation: ``(B, S, 3)`` mm.
+        spectrum: ``torch.fft.rfft(images, dim=2 + phase_axis)`` when the caller has it already.
+
+    Returns:
+        ``(B, S, ...)`` complex, the shape of ``spectrum`` with ``S`` poses.
+    """
+    axes = _local_axes(phase_axis)
+    dims = tuple(2 + a for a in axes)
+    sizes = [images.shape[d] for d in dims]
+    voxel = torch.tensor(spacing, dtype=torch.float64, device=images.device)
+    matrix = rotation.double() * voxel[None, :] / voxel[:, None]  # voxel-space: diag(1/s) R diag(s)
+    order = torch.tensor(axes, device=images.device)
+    local = matrix[..., order, :][..., :, order]
+    shift = (translation.double() / voxel)[..., order]  # (B, S, 3) voxels in local order
+    w = shear_factors(local)  # (B, S, 5, 2)
+    # Translations ride on the first three passes (z, x, y): constant = t1 e_z + S1 (t2 e_x + S2 t3 e_y).
+    t_y = shift[..., 1]
+    t_x = shift[..., 0] - w[..., 1, 0] * t_y
+    t_z = shift[..., 2] - w[..., 0, 0] * shift[..., 0] - w[..., 0, 1] * t_y
+    offsets = (t_z, t_x, t_y, None, None)
+    zero = torch.zeros_like(t_y)
+    if spectrum is None:
+        spectrum = torch.fft.rfft(images.float(), dim=dims[2])
+    volumes = images
+    for k, (axis, others) in enumerate(PASSES):
+        dim, n = dims[axis], sizes[axis]
+        if k > 0:
+            spectrum = _rfft(volumes, dim)
+        offset = zero if offsets[k] is None else offsets[k]
+        spectrum = _shift(spectrum, n, dim, (dims[others[0]], dims[others[1]]), w[..., k, :], offset)
+        if k < len(PASSES) - 1:
+            volumes = torch.fft.irfft(spectrum, n=n, dim=dim)
+    return spectrum
+
+
+def _rfft(volumes: Tensor, dim: int) -> Tensor:
+    """``torch.fft.rfft`` along ``dim``, through a transposed copy when ``dim`` is not the innermost
+    axis in memory: the CPU's real FFT along a strided axis copies element by element, and took
+    several times longer than one transposing copy plus the FFT along contiguous lines (measured in
+    ``make bench``'s motion rows)."""
+    if volumes.stride(dim) == 1:
+        return torch.fft.rfft(volumes, dim=dim)
+    return torch.fft.rfft(volumes.movedim(dim, -1).contiguous(), dim=-1).movedim(-1, dim)
+
+
+def resample(images: Tensor, rotation: Tensor, translation: Tensor, spacing: Spacing = (1.0, 1.0, 1.0),
+             phase_axis: int = 2) -> Tensor:
+    """``images`` ``(B, 1, D, H, W)`` resampled exactly at each pose ``R p + t``: ``(B, S, D, H, W)``.
+
+    The band-limited rigid resampling that :func:`motion` uses for each pose (periodic field of view).
+    """
+    dim = 2 + check_axis(phase_axis, "phase_axis")
+    padded, crop = _pad_for_fft(images.float())
+    spectra = moved_spectra(padded, rotation.to(images.device), translation.to(images.device), spacing,
+                            phase_axis)
+    return torch.fft.irfft(spectra, n=padded.shape[dim], dim=dim)[crop].to(images.dtype)
+
+
+def _fft_size(n: int) -> int:
+    """Smallest size >= ``n`` with no prime factor above 7: FFTs along prime lengths (IXI's 109, a
+    1 mm scan's 197 and 233) run several times slower."""
+    size = n
+    while True:
+        rest = size
+        for p in (2, 3, 5, 7):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 1
+
+
+def _pad_for_fft(images: Tensor) -> tuple[Tensor, tuple[slice, ...]]:
+    """Zero-pad ``(B, C, D, H, W)`` at the far end of each axis to FFT-friendly sizes; returns the
+    padded batch and the index that crops it back. The field of view grows by a few background voxels,
+    so the periodic field of view of the shear passes is that much larger."""
+    sizes = [_fft_size(n) for n in images.shape[2:]]
+    pad = [p for n, size in zip(reversed(images.shape[2:]), reversed(sizes)) for p in (0, size - n)]
+    crop = (slice(None), slice(None), *(slice(0, n) for n in images.shape[2:]))
+    return (F.pad(images, pad) if any(pad) else images), crop
 
 
 def motion(
@@ -147,21 +308,24 @@ def motion(
     """Corrupt ``images`` ``(B, 1, D, H, W)`` with the rigid motion of ``params``.
 
     Args:
-        images: magnitude images, ``(B, 1, D, H, W)``.
+        images: magnitude images (non-negative), ``(B, 1, D, H, W)``.
         params: poses and times (see :class:`MotionParams`).
         spacing: voxel size in mm along axes 0, 1, 2.
         phase_axis: spatial axis along which k-space lines are acquired in time (TorchIO: 2).
 
     Returns:
-        The corrupted batch, same shape and dtype.
+        The corrupted magnitude image, same shape and dtype.
     """
-    n_motions = params.times.shape[1]
     phase = check_axis(phase_axis, "phase_axis")
-    rotation = euler_matrix(params.degrees.to(images.device))  # (B, S, 3, 3), float64
-    moved = _move(images, rotation, params.translation.double().to(images.device), spacing)  # (B, S, D, H, W)
-    pose = torch.fft.ifftshift(segment_poses(params.times.to(images.device), images.shape[2 + phase]), dim=-1)
-    weights = F.one_hot(pose, n_motions + 1).transpose(1, 2).to(images.dtype)  # (B, S + 1, n_lines)
-    return mix_lines([images, moved], weights, phase)
+    device = images.device
+    padded, crop = _pad_for_fft(images.float())
+    dim, n = 2 + phase, padded.shape[2 + phase]
+    spectrum = torch.fft.rfft(padded, dim=dim)
+    rotation = euler_matrix(params.degrees.to(device))  # (B, S, 3, 3), float64
+    moved = moved_spectra(padded, rotation, params.translation.to(device), spacing, phase, spectrum)
+    pose = torch.fft.ifftshift(segment_poses(params.times.to(device), n), dim=-1)
+    weights = F.one_hot(pose, params.times.shape[1] + 1).transpose(1, 2)  # (B, S + 1, n)
+    return magnitude_of_lines([spectrum, moved], weights, dim, n)[crop].to(images.dtype)
 
 
 class RandomMotion(RandomArtefact):
