@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from hetero_qc.bench.corruption import high_frequency_share
 from hetero_qc.corruption import MotionParams, RandomMotion, motion
 from hetero_qc.corruption.kspace import magnitude_of_lines
 from hetero_qc.corruption.motion import (
@@ -32,18 +33,6 @@ def pose(degrees, translation) -> tuple[torch.Tensor, torch.Tensor]:
 
 def power(x: torch.Tensor) -> float:
     return float((x.double() ** 2).mean())
-
-
-def high_frequency_share(x: torch.Tensor) -> list[float]:
-    """Share of spectral power above a quarter of the sampling frequency, along each spatial axis."""
-    spectrum = torch.fft.fftn(x.double(), dim=(-3, -2, -1)).abs() ** 2
-    shares = []
-    for dim in (-3, -2, -1):
-        shape = [1] * x.ndim
-        shape[dim] = x.shape[dim]
-        high = (torch.fft.fftfreq(x.shape[dim]).abs() > 0.25).reshape(shape)
-        shares.append(float((spectrum * high).sum() / spectrum.sum()))
-    return shares
 
 
 def test_zero_motion_returns_input(phantom):

@@ -129,14 +129,16 @@ class PowerRow:
     high_frequency_share: list[float]
 
 
-def _high_frequency_share(x: torch.Tensor) -> list[float]:
+def high_frequency_share(x: torch.Tensor) -> list[float]:
+    """Share of spectral power above a quarter of the sampling frequency along each spatial axis of
+    ``x`` ``(..., D, H, W)``: 0.5 for white noise, less for a low-pass-filtered copy."""
     spectrum = torch.fft.fftn(x.double(), dim=(-3, -2, -1)).abs() ** 2
     shares = []
     for dim in (-3, -2, -1):
         shape = [1] * x.ndim
         shape[dim] = x.shape[dim]
         high = (torch.fft.fftfreq(x.shape[dim]).abs() > 0.25).reshape(shape)
-        shares.append(round(float((spectrum * high).sum() / spectrum.sum()), 3))
+        shares.append(float((spectrum * high).sum() / spectrum.sum()))
     return shares
 
 
@@ -162,10 +164,10 @@ def motion_white_noise(degrees: float = 5.0, translation: float = 5.0, seed: int
 
     def row(name: str, x: torch.Tensor, spectrum_of: torch.Tensor) -> PowerRow:
         return PowerRow(name, round(float((x.double() ** 2).mean()) / mean_square, 3),
-                        _high_frequency_share(spectrum_of))
+                        [round(share, 3) for share in high_frequency_share(spectrum_of)])
 
     return [
-        PowerRow("input", 1.0, _high_frequency_share(noise)),
+        row("input", noise, noise),
         row(f"ours, each pose resampled, +-{degrees:g} deg, +-{translation:g} mm", moved, moved),
         row(f"ours, RandomMotion (power; spectrum of the poses above), +-{degrees:g} deg, +-{translation:g} mm",
             whole, moved),
