@@ -127,3 +127,39 @@ def test_training_corrupts_whole_volumes_then_cuts_the_patches(tmp_path):
     assert (corrupted - cut.image).abs().mean() > 1e-3  # motion did change it
     patch_motion = module.corrupt(cut)  # what corrupting the patch itself would have given
     assert (patch_motion - corrupted).abs().mean() > 1e-3
+
+
+def test_an_experiments_own_settings_win_over_the_train_defaults(tmp_path):
+    cfg = config(tmp_path, "multitask_long", [])
+    assert cfg.task_name == "multitask_long" and cfg.ckpt_path == "last" and cfg.checkpoint_every_n_steps == 50
+    assert config(tmp_path, "recon_cpu", []).task_name == "recon_cpu"
+
+
+def test_long_recipe_resumes_from_its_own_last_checkpoint(tmp_path):
+    # The long recipe, shrunk: a checkpoint every 2 steps, no validation until the end of its one epoch.
+    # A 5-step run stopped after step 3 (its cosine schedule spans the 5 steps), then the same command.
+    shrink = ["checkpoint_every_n_steps=2", "data.samples_per_epoch=8", "test=false", "model.scheduler.T_max=5",
+              "trainer.log_every_n_steps=1"]
+    run(config(tmp_path, "multitask_long", [*shrink, "trainer.max_steps=3"]))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 3
+    lr = checkpoint["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert 1e-5 < lr < 1e-3  # part way down the cosine
+    run(config(tmp_path, "multitask_long", [*shrink, "trainer.max_steps=5"]))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 5 and checkpoint["lr_schedulers"][0]["last_epoch"] == 5
+    lr = checkpoint["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(1e-5, abs=1e-9)  # the schedule carried on to its end: eta_min
+    logged = pd.read_csv(tmp_path / "metrics.csv").dropna(subset=["train/loss"])["step"]
+    assert sorted(logged) == [0, 1, 2, 3, 4]  # the second chunk appended to the first's metrics.csv
+
+
+def test_validation_logs_the_damage_auroc_of_both_scores(tmp_path):
+    run(config(tmp_path, "multitask_long", ["trainer.max_steps=2", "data.samples_per_epoch=4", "test=false",
+                                            "trainer.log_every_n_steps=1"]))
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    for name in ("val/auroc_damage_sigma_r", "val/auroc_damage_sigma_s"):
+        values = metrics[name].dropna().to_numpy()
+        assert len(values) == 1 and 0.0 <= values[0] <= 1.0  # one clean and one moved MNI copy: 0 or 1
+        assert values[0] in (0.0, 1.0)
+    assert metrics["val/dice_cgm"].dropna().between(0, 1).all()

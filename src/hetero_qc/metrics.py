@@ -25,6 +25,9 @@ class Metric(StrEnum):
     MAX_ERROR = "max_abs_error"  # worst voxel over the head: catches a network that "gives up" on voxels
     MAX_ERROR_INPUT = "max_abs_error_input"  # the corruption's worst voxel, for comparison
     DICE_CGM = "dice_cgm"
+    # AUROC of a scan score for damaged (HeteroModule's damage_check) against clean validation volumes
+    AUROC_DAMAGE_SIGMA_R = "auroc_damage_sigma_r"
+    AUROC_DAMAGE_SIGMA_S = "auroc_damage_sigma_s"
 
 
 def key(stage: str, metric: Metric) -> str:
@@ -65,3 +68,27 @@ def worst_voxel_errors(mean: Tensor, corrupted: Tensor, clean: Tensor, mask: Ten
     bounded log-variance) shows a reconstruction error far beyond the corruption's own worst voxel.
     """
     return (mean - clean)[mask].abs().max(), (corrupted - clean)[mask].abs().max()
+
+
+# --- scan scores: the one definition the training logs, the experiments and the QC tool share ------
+
+
+def predicted_cgm(seg_logits: Tensor) -> Tensor:
+    """The predicted cortex ``(B, 1, ...)`` bool from background/CGM logits ``(B, 2, ...)``."""
+    return seg_logits.argmax(1, keepdim=True) == 1
+
+
+def scan_sigma_r(log_var: Tensor, head: Tensor) -> Tensor:
+    """Visual quality: the median sigma_r over the head; ``log_var`` and ``head`` ``(1, 1, D, H, W)``."""
+    return torch.exp(0.5 * log_var[head].float()).median()
+
+
+def scan_sigma_s(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
+    """Algorithmic quality: the mean sigma_s over the predicted cortex, ``(1, C, D, H, W)`` inputs.
+
+    Where no voxel is predicted cortex (a scan the segmentation lost entirely), over the whole head:
+    that scan's sigma_s must still be defined, and the head is where the cortex should have been.
+    """
+    cortex = predicted_cgm(seg_logits)
+    region = cortex if cortex.any() else head
+    return torch.exp(0.5 * seg_log_var[region].float()).mean()

@@ -1,7 +1,8 @@
 """Training entry point: compose the Hydra config, build data, module and trainer, fit, test.
 
 ``python -m hetero_qc.train experiment=recon_cpu`` or ``hetero-qc train experiment=recon_cpu``;
-``ckpt_path=...`` resumes a run where it stopped.
+``ckpt_path=...`` resumes a run where it stopped; ``ckpt_path=last`` resumes from the run folder's own
+``checkpoints/last.ckpt`` when there is one (the long recipes: run the same command again to carry on).
 """
 
 from __future__ import annotations
@@ -10,12 +11,24 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import pandas as pd
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from hetero_qc.atomic import write_atomic
 from hetero_qc.config import CONFIG_DIR  # also registers the ${repo_root:} resolver
 from hetero_qc.metrics import Metric, key
+
+
+def join_chunks(run_dir: Path) -> None:
+    """``run_dir/metrics.csv`` from the chunks of a resumed run: Lightning's CSV logger deletes the
+    folder's metrics.csv when it starts again, so a carried run logs each chunk into its own
+    ``version_N/`` (``logger.version=null``), and here they are joined in order."""
+    chunks = sorted(run_dir.glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if chunks:
+        joined = pd.concat([pd.read_csv(chunk) for chunk in chunks], ignore_index=True)
+        write_atomic(run_dir / "metrics.csv", lambda temporary: joined.to_csv(temporary, index=False))
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -27,15 +40,20 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _recursive_=False)
     monitor = key("val", Metric.NLL)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
-                                 mode="min", save_last=True, save_top_k=1)
+    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="min",
+                           save_top_k=1)
+    # last.ckpt after every validation, and every `checkpoint_every_n_steps` steps in between, so that a
+    # stopped run loses at most that many steps.
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                           every_n_train_steps=cfg.get("checkpoint_every_n_steps"))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=[checkpoint], default_root_dir=str(run_dir))
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=[best, last], default_root_dir=str(run_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if not trainer.fast_dev_run:  # the final state, whatever the validation schedule: resumable
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     if cfg.get("test") and not trainer.fast_dev_run:
         trainer.test(module, datamodule=datamodule, ckpt_path="last")  # the weights the experiments use
+    join_chunks(run_dir)
     value = trainer.callback_metrics.get(monitor)
     return None if value is None else float(value)
 

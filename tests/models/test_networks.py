@@ -136,3 +136,28 @@ def test_sharpness_rises_with_noise_and_falls_with_blur():
     ratio_blurred = (local_gradient_energy(blurred) / local_variance(blurred)).log()[..., 4:-4, 4:-4, 4:-4]
     per_axis = ratio_blurred.mean(dim=(2, 3, 4)).flatten()
     assert per_axis[2] < per_axis[0] - 1 and per_axis[2] < per_axis[1] - 1
+
+
+def test_channels_last_gives_the_same_loss_and_gradients():
+    # channels_last_3d only changes the memory layout (HeteroModule's channels_last): the same maths.
+    from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
+
+    torch.manual_seed(0)
+    reference = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)),
+                             local_scale=True, context=True, sharpness=True)
+    layout = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)),
+                          local_scale=True, context=True, sharpness=True)
+    layout.load_state_dict(reference.state_dict())
+    layout.to(memory_format=torch.channels_last_3d)
+    x = torch.rand(2, 1, 16, 24, 16)
+    target, cgm = torch.rand_like(x), torch.rand_like(x) > 0.7
+    losses = []
+    for net, inputs in ((reference, x), (layout, x.contiguous(memory_format=torch.channels_last_3d))):
+        out = net(inputs)
+        loss = heteroscedastic_nll(out.mean, out.log_var, target, beta=0.5) + \
+            uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, cgm, beta=1.0)
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    for (name, a), b in zip(reference.named_parameters(), layout.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=name)

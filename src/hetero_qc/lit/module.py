@@ -18,12 +18,24 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
+from torchmetrics.functional.classification import binary_auroc
 
 import hetero_qc
 from hetero_qc.data.datasets import Batch, cut_patches
 from hetero_qc.inference import CHECKPOINT_FORMAT, predict, sigma
 from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
-from hetero_qc.metrics import Metric, dice, key, psnr, sigma_error_spearman, ssim, worst_voxel_errors
+from hetero_qc.metrics import (
+    Metric,
+    dice,
+    key,
+    predicted_cgm,
+    psnr,
+    scan_sigma_r,
+    scan_sigma_s,
+    sigma_error_spearman,
+    ssim,
+    worst_voxel_errors,
+)
 from hetero_qc.models.networks import NetOutput
 
 
@@ -39,6 +51,8 @@ class HeteroModule(L.LightningModule):
         corruption: the corruption pipeline applied to each training batch on its device.
         val_corruption: the pipeline of the fixed, seeded validation and test corruptions.
         optimizer: a ``_partial_`` optimizer (paper: Adam, lr 1e-4).
+        scheduler: a ``_partial_`` learning-rate scheduler stepped every training step, or ``None``
+            (the paper's constant rate).
         roi_size: sliding-window size for whole-volume evaluation.
         beta: beta-NLL weight of the regression term (0 is the paper's Eq. 1).
         seg_beta: the same weight for the segmentation term (Eq. 2; multi-task only).
@@ -46,6 +60,13 @@ class HeteroModule(L.LightningModule):
         val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
         preprocessing: the data's preprocessing settings, kept in checkpoints so that inference on new
             scans (the QC tool) prepares them exactly as in training.
+        damage_check: a corruption (the Fig 4 statistic: moderate motion) also applied to each
+            validation volume, seeded; at the end of each validation the AUROC of the scan scores
+            (:func:`~hetero_qc.metrics.scan_sigma_r`, and ``scan_sigma_s``) of those copies against the
+            clean volumes is logged, so that a long run shows when (and whether) sigma learns the
+            damage, not only the loss. ``None``: off.
+        channels_last: run the network in ``channels_last_3d`` memory format (the same maths; faster
+            convolution backward passes on the CPU, BENCHMARKS.md).
     """
 
     def __init__(
@@ -54,23 +75,31 @@ class HeteroModule(L.LightningModule):
         corruption: dict,
         val_corruption: dict,
         optimizer: dict,
+        scheduler: dict | None = None,
         roi_size: tuple[int, int, int] = (64, 64, 64),
         beta: float = 0.0,
         seg_beta: float = 0.0,
         mean_warmup_steps: int = 0,
         val_seed: int = 1234,
         preprocessing: dict | None = None,
+        damage_check: dict | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
                                    "val_corruption": _plain(val_corruption),
-                                   "optimizer": _plain(optimizer), "roi_size": list(roi_size), "beta": beta,
+                                   "optimizer": _plain(optimizer), "scheduler": _plain(scheduler), "roi_size": list(roi_size), "beta": beta,
                                    "seg_beta": seg_beta,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
-                                   "preprocessing": _plain(preprocessing)})
+                                   "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
+                                   "channels_last": channels_last})
         self.net = instantiate(self.hparams.net)
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
         self.corruption = instantiate(self.hparams.corruption)
         self.val_corruption = instantiate(self.hparams.val_corruption)
+        self.damage_check = instantiate(self.hparams.damage_check) if damage_check else None
+        self._damage_scores: list[tuple[Tensor, ...]] = []  # per validation volume: clean, damaged
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -101,7 +130,7 @@ class HeteroModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         corrupted, batch = self.training_inputs(Batch(*batch))
-        out = self.net(corrupted)
+        out = self.net(corrupted.contiguous(memory_format=self.memory_format))
         loss = self.regression_loss(out, batch.image) + self.task_loss(out, batch)
         self.log(key("train", Metric.LOSS), loss, prog_bar=True, batch_size=batch.image.shape[0])
         return loss
@@ -115,6 +144,7 @@ class HeteroModule(L.LightningModule):
         out = predict(self.net, corrupted, tuple(self.hparams.roi_size))
         clean, head = batch.image, batch.head
         error = out.mean - clean
+        clean_out = predict(self.net, clean, tuple(self.hparams.roi_size)) if self.needs_clean_pass(stage) else None
         worst, worst_input = worst_voxel_errors(out.mean, corrupted, clean, head)
         metrics = {
             Metric.NLL: heteroscedastic_nll(out.mean, out.log_var, clean, head),
@@ -124,15 +154,46 @@ class HeteroModule(L.LightningModule):
             Metric.SPEARMAN: sigma_error_spearman(sigma(out.log_var), error, head),
             Metric.MAX_ERROR: worst,
             Metric.MAX_ERROR_INPUT: worst_input,
-            **self.task_metrics(out, batch),
+            **self.task_metrics(clean_out, batch),
         }
         for metric, value in metrics.items():
             self.log(key(stage, metric), value, batch_size=1, sync_dist=True)
         if batch_idx == 0 and stage == "val":
             self.save_panel(corrupted, out)
+        if stage == "val" and self.damage_check is not None:
+            self.record_damage(batch, batch_idx, clean_out)
 
-    def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
+    def needs_clean_pass(self, stage: str) -> bool:
+        """Whether evaluation also predicts on the clean volume (the damage check, the task metrics)."""
+        return stage == "val" and self.damage_check is not None
+
+    def task_metrics(self, clean_out: NetOutput | None, batch: Batch) -> dict[Metric, Tensor]:
+        """Extra metrics of the subclass, from the prediction on the clean volume (none here)."""
         return {}
+
+    def scan_scores(self, out: NetOutput, head: Tensor) -> tuple[Tensor, ...]:
+        """The scan scores a copy is judged by: sigma_r (and sigma_s in the subclass)."""
+        return (scan_sigma_r(out.log_var, head),)
+
+    def record_damage(self, batch: Batch, batch_idx: int, clean_out: NetOutput) -> None:
+        """Score the clean volume and its seeded damaged copy (``damage_check``)."""
+        generator = torch.Generator(device=self.device).manual_seed(self.hparams.val_seed + 10_000 + batch_idx)
+        with torch.autocast(self.device.type, enabled=False):
+            damaged = self.damage_check(batch.image.float(), batch.spacing[0], generator, batch.brain).image
+        damaged_out = predict(self.net, damaged, tuple(self.hparams.roi_size))
+        self._damage_scores.append((torch.stack(self.scan_scores(clean_out, batch.head)),
+                                    torch.stack(self.scan_scores(damaged_out, batch.head))))
+
+    def on_validation_epoch_end(self) -> None:
+        """Log each scan score's AUROC of damaged against clean volumes (``damage_check``)."""
+        if not self._damage_scores:
+            return
+        clean, damaged = (torch.stack(s).float() for s in zip(*self._damage_scores))  # (N, scores) each
+        self._damage_scores.clear()
+        target = torch.cat([torch.zeros(len(clean)), torch.ones(len(damaged))]).long()
+        for index, metric in enumerate((Metric.AUROC_DAMAGE_SIGMA_R, Metric.AUROC_DAMAGE_SIGMA_S)[: clean.shape[1]]):
+            scores = torch.cat([clean[:, index], damaged[:, index]]).cpu()
+            self.log(key("val", metric), binary_auroc(scores, target), sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluate(batch, batch_idx, "val")
@@ -163,7 +224,11 @@ class HeteroModule(L.LightningModule):
     # --- optimisation and checkpoints -----------------------------------------------------------
 
     def configure_optimizers(self):
-        return instantiate(self.hparams.optimizer)(params=self.parameters())
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        scheduler = instantiate(self.hparams.scheduler)(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["hetero_qc"] = {"format": CHECKPOINT_FORMAT, "version": hetero_qc.__version__,
@@ -180,7 +245,12 @@ class MultiTaskModule(HeteroModule):
     def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
         return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.seg_beta)
 
-    def task_metrics(self, out: NetOutput, batch: Batch) -> dict[Metric, Tensor]:
+    def needs_clean_pass(self, stage: str) -> bool:
+        return True  # the CGM Dice is measured on the clean volume
+
+    def task_metrics(self, clean_out: NetOutput | None, batch: Batch) -> dict[Metric, Tensor]:
         # Dice on the clean scan: the segmentation the network would give a good acquisition.
-        clean_out = predict(self.net, batch.image, tuple(self.hparams.roi_size))
-        return {Metric.DICE_CGM: dice(clean_out.seg_logits.argmax(1, keepdim=True) == 1, batch.cgm)}
+        return {Metric.DICE_CGM: dice(predicted_cgm(clean_out.seg_logits), batch.cgm)}
+
+    def scan_scores(self, out: NetOutput, head: Tensor) -> tuple[Tensor, ...]:
+        return (*super().scan_scores(out, head), scan_sigma_s(out.seg_logits, out.seg_log_var, head))
