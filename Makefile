@@ -11,7 +11,7 @@ FAST_MALLOC := GLIBC_TUNABLES=glibc.malloc.mmap_threshold=2147483647:glibc.mallo
 .DEFAULT_GOAL := help
 PROFILE ?= cpu
 RUN := $(FAST_MALLOC) $(VENV)/bin/python
-.PHONY: help install test demo corruption-demo bench bench-train model reproduce-fig3 reproduce-fig4 \
+.PHONY: help install test demo corruption-demo bench bench-train model train-long record-long reproduce-fig3 reproduce-fig4 \
 	reproduce-fig5 reproduce-fig8 reproduce-calibration reproduce-all clean
 
 help: ## List the targets, one line each
@@ -43,6 +43,23 @@ bench-train: install ## Lightning step vs a bare PyTorch loop, inference per vol
 
 model: install ## Train (or reuse) multitask_cpu, calibrate cut-offs, export to models/default/
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE)
+
+LONG := outputs/multitask_long
+LONG_RECORD := results/training/multitask_long
+
+train-long: install ## Train (or carry on) multitask_long, 10k steps, from its last.ckpt: run again to resume
+	@if [ ! -f $(LONG)/checkpoints/last.ckpt ] && [ -f $(LONG_RECORD)/last.ckpt ]; then \
+		mkdir -p $(LONG)/checkpoints && cp $(LONG_RECORD)/last.ckpt $(LONG)/checkpoints/last.ckpt && \
+		echo "resuming from the committed $(LONG_RECORD)/last.ckpt"; fi
+	mkdir -p $(LONG) && echo "chunk started $$(date -u +%FT%TZ) code $$(git rev-parse HEAD)$$(git diff --quiet HEAD || echo +dirty)" >> $(LONG)/chunks.txt
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc train experiment=multitask_long
+
+record-long: install ## Copy multitask_long's checkpoint, config, joined metrics and code version -> results/training/
+	mkdir -p $(LONG_RECORD)
+	$(PY) -c "from pathlib import Path; from hetero_qc.train import join_chunks; join_chunks(Path('$(LONG)'))"
+	cp $(LONG)/config.yaml $(LONG)/metrics.csv $(LONG)/chunks.txt $(LONG_RECORD)/
+	cp $(LONG)/checkpoints/last.ckpt $(LONG_RECORD)/last.ckpt.tmp && mv $(LONG_RECORD)/last.ckpt.tmp $(LONG_RECORD)/last.ckpt
+	$(PY) -c "import torch; c = torch.load('$(LONG_RECORD)/last.ckpt', map_location='cpu', weights_only=True); print('global_step', c['global_step'])" > $(LONG_RECORD)/step.txt
 
 reproduce-fig3: install ## Fig 3: sigma vs error over 41 noise levels -> results/fig3/ (PROFILE=cpu|paper)
 	$(RUN) experiments/fig3.py --profile $(PROFILE)
