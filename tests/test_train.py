@@ -163,3 +163,13 @@ def test_validation_logs_the_damage_auroc_of_both_scores(tmp_path):
         assert len(values) == 1 and 0.0 <= values[0] <= 1.0  # one clean and one moved MNI copy: 0 or 1
         assert values[0] in (0.0, 1.0)
     assert metrics["val/dice_cgm"].dropna().between(0, 1).all()
+
+
+def test_training_config_composes_inside_a_running_hydra_app(tmp_path):
+    # `hetero-qc evaluate` (a Hydra app on the same config folder) composes the training config to
+    # find its model; initialising Hydra a second time used to stop every evaluate run and sweep.
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose_train(["experiment=recon_cpu"], tmp_path)
+    assert cfg.task_name == "recon_cpu" and cfg.run_dir == str(tmp_path)

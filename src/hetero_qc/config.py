@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
@@ -17,9 +18,16 @@ if not OmegaConf.has_resolver("cpu_precision"):
 
 
 def compose_train(overrides: list[str], run_dir: str | Path) -> DictConfig:
-    """The ``train`` config with ``overrides``, its run folder set to ``run_dir`` (no Hydra job needed)."""
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+    """The ``train`` config with ``overrides``, its run folder set to ``run_dir`` (no Hydra job needed).
+
+    Inside a running Hydra app of this repository's configs (``hetero-qc evaluate``, a ``-m`` sweep),
+    Hydra is already initialised on the same folder and is reused: initialising it again raises.
+    """
+    if GlobalHydra.instance().is_initialized():
         cfg = compose("train", overrides=overrides)
+    else:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
     with open_dict(cfg):
         cfg.run_dir = str(run_dir)
     return cfg

@@ -8,6 +8,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from hetero_qc.data import Preprocessing, Scan, ScanCache, split_subjects, write_split
+from hetero_qc.data.augmentation import Augmentation
 from hetero_qc.data.datasets import PatchDataset, VolumeDataset, collate
 from hetero_qc.data.sources import BidsSource, FolderSource, MniSource, ScanRecord
 
@@ -34,6 +35,8 @@ class ScanDataModule(L.LightningDataModule):
         max_eval_subjects: cap on validation/test subjects (``None``: all), for quick runs.
         split_dir: where ``split.json`` is written (the run folder), or ``None``.
         train_on_all: train on every subject (for a single-scan source such as ``mni``).
+        augmentation: site appearance augmentation of the training scans (never of validation or
+            test), or ``None``.
     """
 
     def __init__(
@@ -42,7 +45,7 @@ class ScanDataModule(L.LightningDataModule):
         preprocessing: Preprocessing,
         patch_size: tuple[int, int, int] = (64, 64, 64),
         batch_size: int = 2,
-        samples_per_epoch: int = 64,
+        samples_per_epoch: int = 100,
         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 0,
         num_workers: int = 0,
@@ -50,6 +53,7 @@ class ScanDataModule(L.LightningDataModule):
         max_eval_subjects: int | None = None,
         split_dir: str | None = None,
         train_on_all: bool = False,
+        augmentation: Augmentation | None = None,
     ) -> None:
         super().__init__()
         self.source, self.preprocessing = source, preprocessing
@@ -57,6 +61,7 @@ class ScanDataModule(L.LightningDataModule):
         self.samples_per_epoch, self.fractions, self.seed = samples_per_epoch, tuple(fractions), seed
         self.num_workers, self.max_eval_subjects = num_workers, max_eval_subjects
         self.split_dir, self.train_on_all = split_dir, train_on_all
+        self.augmentation = augmentation
         self.cache = ScanCache(preprocessing, cache_dir)
         self.scans: dict[str, list[Scan]] = {}
         self.split: dict[str, list[str]] = {}
@@ -86,8 +91,8 @@ class ScanDataModule(L.LightningDataModule):
                           persistent_workers=self.num_workers > 0, collate_fn=collate)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(PatchDataset(self.scans["train"], self.patch_size, self.samples_per_epoch),
-                            self.batch_size)
+        return self._loader(PatchDataset(self.scans["train"], self.patch_size, self.samples_per_epoch,
+                                         self.augmentation), self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(VolumeDataset(self.scans["val"]), 1)
