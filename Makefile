@@ -26,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-test: install ## Run the test suite
+test: install ## Lint (ruff), then run the test suite
+	$(VENV)/bin/ruff check src tests experiments
 	$(PY) -m pytest -q
 
 demo: install ## Main job: QC report of the bundled demo scans with the shipped model -> results/qc-demo/

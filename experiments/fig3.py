@@ -58,7 +58,7 @@ def plot(table: pd.DataFrame, per_subject: pd.DataFrame) -> plt.Figure:
     r2 = per_subject.set_index("subject").loc[median_subject, "r2"]
     one.set(xlabel="median sigma (head)", ylabel="||recon - clean||^2 (mean over head)",
             title=f"{median_subject} (median R^2 subject): R^2 = {r2:.3f}")
-    for subject, t in table.groupby("subject"):
+    for _, t in table.groupby("subject"):
         every.plot(t["sigma_median"], t["recon_error"], "-", lw=0.8, alpha=0.7)
     every.set(xlabel="median sigma (head)", ylabel="reconstruction error",
               title=f"all {len(per_subject)} test subjects: R^2 mean {per_subject['r2'].mean():.3f}")

@@ -76,7 +76,7 @@ def test_ghosting_changes_white_noise_only_on_the_lines_it_modulates():
     touched = modulated | modulated[(-torch.arange(30)) % 30]
     before, after = _spectrum(noise), _spectrum(out)
     torch.testing.assert_close(after[..., ~touched], before[..., ~touched], rtol=1e-4, atol=1e-3)
-    assert bool((after[..., touched].sum() < 0.9 * before[..., touched].sum()))
+    assert bool(after[..., touched].sum() < 0.9 * before[..., touched].sum())
 
 
 def test_spike_changes_white_noise_only_at_its_frequencies():

@@ -15,7 +15,8 @@ from hetero_qc.paths import DATA_DIR
 from tests.conftest import make_phantom
 
 
-def write_scan(path, data, zooms=(1.5, 1.5, 3.0), orientation=np.diag([-1, 1, 1, 1])):
+def write_scan(path, data, zooms=(1.5, 1.5, 3.0), orientation=None):
+    orientation = np.diag([-1, 1, 1, 1]) if orientation is None else orientation
     affine = orientation.astype(float) @ np.diag([*zooms, 1.0])
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(data.astype(np.float32), affine), path)
