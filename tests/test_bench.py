@@ -1,5 +1,8 @@
 import json
 
+import pytest
+import torch
+
 from hetero_qc.bench.corruption import bench_corruption, rows_to_json, rows_to_markdown
 from hetero_qc.bench.report import update_benchmarks
 
@@ -26,6 +29,23 @@ def test_bench_train_reports_both_loops():
     assert {"lightning_ms_per_step", "plain_ms_per_step", "overhead", "inference_s_per_volume", "device"} <= set(result)
     assert result["lightning_ms_per_step"] > 0 and result["plain_ms_per_step"] > 0
     assert result["inference_s_per_volume"] > 0 and result["device"] == "cpu"
+    # Utilisation: FLOPs counted, a peak measured there and then, MFU their ratio, volumes per hour.
+    assert result["gflops_per_step"] > 0 and 0 < result["peak_tflops"] < 1e4
+    assert result["mfu"] == pytest.approx(result["achieved_tflops"] / result["peak_tflops"], rel=0.01, abs=1e-4)
+    assert result["samples_per_hour"] == pytest.approx(2 * 3600 / (result["lightning_ms_per_step"] / 1000), rel=0.01)
+    assert len(result["top_operators"]) == 8 and 0 < sum(o["share"] for o in result["top_operators"]) <= 1.0
+
+
+def test_flop_count_of_a_step_is_three_forwards_of_the_convolutions():
+    # FlopCounterMode counts 2 * MACs; a step is the forward plus a backward of twice its cost.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv = torch.nn.Conv3d(2, 4, 3, padding=1, bias=False)
+    x = torch.rand(1, 2, 8, 8, 8, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        conv(x).sum().backward()
+    forward = 2 * 8**3 * 4 * 2 * 27
+    assert counter.get_total_flops() == 3 * forward
 
 
 def test_code_version_ignores_the_benchmarks_own_outputs(tmp_path, monkeypatch):

@@ -84,9 +84,10 @@ def _bench(args: argparse.Namespace) -> None:
 def _bench_train(args: argparse.Namespace) -> None:
     from hetero_qc.bench.train import bench_train, to_markdown
 
-    result = bench_train(device=args.device, steps=args.steps)
-    _publish(result, to_markdown(result), args, f"train-{args.device}",
-             f"hetero-qc bench train --device {args.device} --steps {args.steps}")
+    result = bench_train(device=args.device, steps=args.steps, experiment=args.experiment)
+    section = f"train-{args.device}" + ("" if args.experiment == "recon_cpu" else f"-{args.experiment}")
+    _publish(result, to_markdown(result), args, section,
+             f"hetero-qc bench train --device {args.device} --steps {args.steps} --experiment {args.experiment}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         bench_command.add_argument("--benchmarks-md", default="BENCHMARKS.md",
                                    help="Markdown file whose table is updated ('' to skip)")
         bench_command.set_defaults(run=run)
+        if name == "train":
+            bench_command.add_argument("--experiment", default="recon_cpu",
+                                       help="the training recipe to time (default recon_cpu)")
 
     for name, text in (("train", "train a model (Hydra overrides follow, e.g. experiment=recon_cpu)"),
                        ("evaluate", "one Fig 3 noise level over the test split (Hydra; -m sweeps snr_db)")):
