@@ -34,10 +34,25 @@ def test_nll_mask_and_beta():
     target = torch.tensor([1.0, 100.0]).reshape(1, 1, 2, 1, 1)
     mask = torch.tensor([True, False]).reshape(1, 1, 2, 1, 1)
     assert heteroscedastic_nll(mean, log_var, target, mask).item() == pytest.approx(0.5)
-    # at s = 0 the beta weight is 1: same value, different gradient elsewhere
-    assert heteroscedastic_nll(mean, log_var, target, mask, beta=0.5).item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="beta"):
         heteroscedastic_nll(mean, log_var, target, beta=2)
+
+
+def test_beta_weights_each_voxel_by_a_stop_gradient_sigma_to_the_2_beta():
+    # Two voxels, s = log sigma^2 of 2 and -2, residual 1: beta = 0.5 weights them by sigma = e and 1/e.
+    mean = torch.zeros(1, 1, 2, 1, 1, requires_grad=True)
+    log_var = torch.tensor([2.0, -2.0]).reshape(1, 1, 2, 1, 1).requires_grad_()
+    target = torch.ones(1, 1, 2, 1, 1)
+    loss = heteroscedastic_nll(mean, log_var, target, beta=0.5)
+    nll = 0.5 * torch.exp(-log_var.detach()) + 0.5 * log_var.detach()  # per voxel, residual 1
+    weights = torch.exp(0.5 * log_var.detach())
+    assert loss.item() == pytest.approx(float((weights * nll).mean()), rel=1e-6)
+    loss.backward()
+    # d/df of w/2 exp(-s) (y - f)^2 = -w exp(-s) (y - f); the weight itself gets no gradient
+    expected_mean_grad = -(weights * torch.exp(-log_var.detach())) / 2
+    torch.testing.assert_close(mean.grad, expected_mean_grad)
+    expected_s_grad = weights * (-0.5 * torch.exp(-log_var.detach()) + 0.5) / 2
+    torch.testing.assert_close(log_var.grad, expected_s_grad)
 
 
 def test_weighted_ce_closed_form():

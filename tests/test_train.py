@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def config(tmp_path: Path, experiment: str, overrides: list[str]):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_fast_dev_run(tmp_path, experiment):
-    run(config(tmp_path, experiment, ["trainer.fast_dev_run=true"]))
+    # One training and one validation batch: the returned validation NLL proves both ran.
+    nll = run(config(tmp_path, experiment, ["trainer.fast_dev_run=true"]))
+    assert nll is not None and math.isfinite(nll)
     assert (tmp_path / "split.json").exists() and (tmp_path / "config.yaml").exists()
 
 
