@@ -12,6 +12,7 @@ from hetero_qc.corruption import NoiseParams, rician_noise, sigma_for_snr
 from hetero_qc.corruption.noise import FULL_BOX
 from hetero_qc.data import Scan
 from hetero_qc.inference import predict, sigma
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s
 from hetero_qc.models.networks import NetOutput
 
 
@@ -84,10 +85,9 @@ def scan_summary(scan: Scan, copy: Copy) -> dict:
         "input_error": float(((copy.corrupted - clean) ** 2)[head].mean()),
     }
     if copy.out.seg_log_var is not None:
-        cgm = copy.out.seg_logits.argmax(1, keepdim=True) == 1
-        region = cgm if cgm.any() else head
-        row["sigma_seg_mean"] = float(sigma(copy.out.seg_log_var)[region].mean())
-        row["dice_cgm"] = float(2 * (cgm & scan.cgm[None]).sum() / (cgm.sum() + scan.cgm.sum()).clamp_min(1))
+        cgm = predicted_cgm(copy.out.seg_logits)
+        row["sigma_seg_mean"] = float(scan_sigma_s(copy.out.seg_logits, copy.out.seg_log_var, head))
+        row["dice_cgm"] = float(dice(cgm, scan.cgm[None]))
     return row
 
 

@@ -15,6 +15,7 @@ from hetero_qc.corruption import RandomMotion
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import noisy_copies, partial_noise, predict_copies
+from hetero_qc.metrics import dice, predicted_cgm
 from hetero_qc.qc.scoring import axis_sharpness, scan_scores
 from hetero_qc.qc.verdict import Cutoffs, ScanScores, youden_threshold
 
@@ -23,8 +24,7 @@ FALSE_ALARMS = 0.05  # at most this share of clean validation scans may be flagg
 
 
 def _dice(out, scan) -> float:
-    cgm = out.seg_logits.argmax(1, keepdim=True) == 1
-    return float(2 * (cgm & scan.cgm[None]).sum() / (cgm.sum() + scan.cgm.sum()).clamp_min(1))
+    return float(dice(predicted_cgm(out.seg_logits), scan.cgm[None]))
 
 
 def sharpness_profile(scans: list[Scan]) -> tuple[float, float, float]:

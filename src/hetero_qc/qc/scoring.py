@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from hetero_qc.data import Preprocessing, Scan, ScanRecord, preprocess
 from hetero_qc.data.nifti import load_volume, save_volume
 from hetero_qc.inference import inference_window, predict, sigma
+from hetero_qc.metrics import scan_sigma_r, scan_sigma_s
 from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.verdict import Cutoffs, ScanScores
 
@@ -84,14 +85,13 @@ def axis_blur(image: Tensor, head: Tensor, profile: tuple[float, float, float]) 
 
 def scan_scores(image: Tensor, scan: Scan, out: NetOutput, profile: tuple[float, float, float]) -> ScanScores:
     """Visual quality (median sigma_r over the head), algorithmic quality (mean sigma_s over the
-    predicted cortex), the predicted recoverable error (mean sigma_r^2 over the head) and the blur of
-    ``image`` ``(1, 1, D, H, W)``, the network's input (``scan``'s image or a corrupted copy of it),
-    against the clean sharpness ``profile``."""
+    predicted cortex, :func:`~hetero_qc.metrics.scan_sigma_s`), the predicted recoverable error (mean
+    sigma_r^2 over the head) and the blur of ``image`` ``(1, 1, D, H, W)``, the network's input
+    (``scan``'s image or a corrupted copy of it), against the clean sharpness ``profile``."""
     head = scan.head[None]
     s_r = sigma(out.log_var)
-    cgm = out.seg_logits.argmax(1, keepdim=True) == 1
-    region = cgm if cgm.any() else head
-    return ScanScores(sigma_r=float(s_r[head].median()), sigma_s=float(sigma(out.seg_log_var)[region].mean()),
+    return ScanScores(sigma_r=float(scan_sigma_r(out.log_var, head)),
+                      sigma_s=float(scan_sigma_s(out.seg_logits, out.seg_log_var, head)),
                       predicted_error=float((s_r[head] ** 2).mean()),
                       blur=axis_blur(image[0, 0], scan.head[0], profile))
 

@@ -1,0 +1,34 @@
+"""The scan scores and Dice: one definition shared by training logs, experiments and the QC tool."""
+
+import math
+
+import pytest
+import torch
+
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s
+
+
+def test_scan_sigma_r_is_the_median_over_the_head():
+    log_var = torch.log(torch.tensor([0.01, 0.04, 0.09, 100.0])).reshape(1, 1, 4, 1, 1)  # sigma 0.1, 0.2, 0.3, 10
+    head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
+    assert scan_sigma_r(log_var, head).item() == pytest.approx(0.2)
+
+
+def test_scan_sigma_s_averages_the_predicted_cortex_or_else_the_head():
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, -1.0, -1.0]]).reshape(1, 2, 4, 1, 1)  # cortex: 0, 1
+    log_var = torch.log(torch.tensor([1.0, 9.0, 100.0, 100.0])).reshape(1, 1, 4, 1, 1)
+    head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
+    assert predicted_cgm(logits).flatten().tolist() == [True, True, False, False]
+    assert scan_sigma_s(logits, log_var, head).item() == pytest.approx(2.0)  # (1 + 3) / 2
+    nothing = torch.stack([logits[:, 1], logits[:, 0]], 1)  # background wins where it lost
+    nothing[:, 1] = -5.0
+    assert scan_sigma_s(nothing, log_var, head).item() == pytest.approx((1 + 3 + 10) / 3)
+
+
+def test_dice_of_overlaps_and_of_two_empty_masks():
+    a = torch.tensor([True, True, False, False])
+    b = torch.tensor([True, False, True, False])
+    assert dice(a, b).item() == pytest.approx(0.5)
+    assert dice(a, a).item() == pytest.approx(1.0)
+    assert dice(torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool)).item() == 1.0
+    assert math.isclose(dice(a, ~a).item(), 0.0)
