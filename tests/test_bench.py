@@ -21,11 +21,11 @@ def test_bench_rows_have_the_promised_keys(tmp_path):
     json.dumps(rows_to_json(rows))
 
 
-def test_bench_train_reports_both_loops():
+def test_bench_train_reports_both_loops(tmp_path):
     from hetero_qc.bench.train import bench_train
     from tests.test_train import TINY
 
-    result = bench_train(steps=3, overrides=tuple(TINY))
+    result = bench_train(steps=3, overrides=(*TINY, f"paths.cache={tmp_path}"))  # no writes in the repository
     assert {"lightning_ms_per_step", "plain_ms_per_step", "overhead", "inference_s_per_volume", "device"} <= set(result)
     assert result["lightning_ms_per_step"] > 0 and result["plain_ms_per_step"] > 0
     assert result["inference_s_per_volume"] > 0 and result["device"] == "cpu"
