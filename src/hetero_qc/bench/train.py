@@ -81,6 +81,10 @@ def top_operators(plain, batch, optimizer, scaler, target: torch.device, autocas
              "share": round(e.self_cpu_time_total / total, 3)} for e in events[:rows]]
 
 
+def _significant(value: float, digits: int = 4) -> float:
+    return float(f"{value:.{digits}g}")
+
+
 def _config(device: str, steps: int, overrides: tuple[str, ...], experiment: str = "recon_cpu"):
     cfg = compose_train([f"experiment={experiment}", f"data.samples_per_epoch={2 * (steps + WARMUP + 2)}",
                          "data.max_eval_subjects=1", *overrides], REPO_ROOT / ".cache" / "bench_train")
@@ -155,10 +159,10 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
         "steps": steps,
         "experiment": experiment,
         "gflops_per_step": round(flops / 1e9, 2),
-        "achieved_tflops": round(achieved, 4),
-        "peak_tflops": round(peak, 4),
+        "achieved_tflops": _significant(achieved),
+        "peak_tflops": _significant(peak),
         "peak_dtype": str(peak_dtype).removeprefix("torch."),
-        "mfu": round(achieved / peak, 4),
+        "mfu": _significant(achieved / peak),
         "samples_per_hour": round(cfg.data.batch_size * 3600 / (lightning_ms / 1000)),
         "top_operators": operators,
     }

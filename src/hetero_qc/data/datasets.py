@@ -3,7 +3,7 @@ volumes for evaluation, and the collation of both."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -67,11 +67,20 @@ class PatchDataset(Dataset):
     random crop of an in-memory tensor needs no TorchIO sampler; the draw uses torch's global
     generator, which DataLoader seeds per worker.
 
+    Args:
+        scans: the training scans.
+        patch_size: patch ``(D, H, W)``.
+        length: samples per epoch.
+        augmentation: applied to each drawn scan before the sample is built (e.g. an
+            :class:`~hetero_qc.data.augmentation.Augmentation`); it must keep the shape and leave
+            its input unchanged. ``None``: the scans as they are.
+
     Raises:
         ValueError: if there are no scans or a patch is larger than a scan.
     """
 
-    def __init__(self, scans: list[Scan], patch_size: tuple[int, int, int], length: int) -> None:
+    def __init__(self, scans: list[Scan], patch_size: tuple[int, int, int], length: int,
+                 augmentation: Callable[[Scan], Scan] | None = None) -> None:
         if not scans:
             raise ValueError("no scans to draw training patches from")
         for scan in scans:
@@ -79,6 +88,7 @@ class PatchDataset(Dataset):
                 raise ValueError(f"patch_size {tuple(patch_size)} exceeds scan {scan.subject} of shape "
                                  f"{tuple(scan.image.shape[1:])}")
         self.scans, self.patch_size, self.length = scans, tuple(patch_size), int(length)
+        self.augmentation = augmentation
 
     def __len__(self) -> int:
         return self.length
@@ -86,6 +96,8 @@ class PatchDataset(Dataset):
     def __getitem__(self, index: int) -> Batch:
         scan = self.scans[int(torch.randint(len(self.scans), ()))]
         start = [int(torch.randint(s - p + 1, ())) for p, s in zip(self.patch_size, scan.image.shape[1:])]
+        if self.augmentation is not None:
+            scan = self.augmentation(scan)
         return _item(scan, (tuple(start), self.patch_size))
 
 
