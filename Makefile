@@ -61,6 +61,7 @@ record-long: install ## Copy multitask_long's checkpoint, config, joined metrics
 	cp $(LONG)/config.yaml $(LONG)/metrics.csv $(LONG)/chunks.txt $(LONG_RECORD)/
 	cp $(LONG)/checkpoints/last.ckpt $(LONG_RECORD)/last.ckpt.tmp && mv $(LONG_RECORD)/last.ckpt.tmp $(LONG_RECORD)/last.ckpt
 	$(PY) -c "import torch; c = torch.load('$(LONG_RECORD)/last.ckpt', map_location='cpu', weights_only=True); print('global_step', c['global_step'])" > $(LONG_RECORD)/step.txt
+	echo "recorded $$(date -u +%FT%TZ) from the checkpoint of $$(date -u -r $(LONG)/checkpoints/last.ckpt +%FT%TZ)" >> $(LONG_RECORD)/step.txt
 
 reproduce-fig3: install ## Fig 3: sigma vs error over 41 noise levels -> results/fig3/ (PROFILE=cpu|paper)
 	$(RUN) experiments/fig3.py --profile $(PROFILE)
