@@ -17,27 +17,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from hetero_qc.corruption import (
-    RandomBiasField,
-    RandomGhosting,
-    RandomMotion,
-    RandomSpike,
-)
+from hetero_qc.config import severities
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 from hetero_qc.qc.calibrate import sharpness_profile
 from hetero_qc.qc.scoring import axis_blur
 
-SEVERITIES = {
-    "motion": {"mild": RandomMotion(degrees=2, translation=2), "moderate": RandomMotion(degrees=5, translation=5),
-               "severe": RandomMotion(degrees=10, translation=10)},
-    "ghosting": {"mild": RandomGhosting(intensity=0.3), "moderate": RandomGhosting(intensity=0.6),
-                 "severe": RandomGhosting(intensity=0.9)},
-    "spike": {"mild": RandomSpike(intensity=0.05), "moderate": RandomSpike(intensity=0.15),
-              "severe": RandomSpike(intensity=0.3)},
-    "bias_field": {"mild": RandomBiasField(0.2), "moderate": RandomBiasField(0.4), "severe": RandomBiasField(0.6)},
-}
+SEVERITIES = severities()  # conf/severities/graded.yaml
 
 
 def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:

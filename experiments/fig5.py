@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from hetero_qc.corruption import RandomMotion
+from hetero_qc.config import severities
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.predictions import partial_noise, predict_copies, scan_summary
 from hetero_qc.inference import sigma
@@ -43,7 +43,7 @@ def main() -> None:
 
     recon = trained(args.profile, "recon", args.max_subjects)
     scan = recon.test_scans[args.subject]
-    moved = RandomMotion(degrees=5, translation=5)(scan.image[None], scan.spacing,
+    moved = severities()["motion"]["moderate"](scan.image[None], scan.spacing,
                                                    torch.Generator().manual_seed(args.seed)).image
     (copy,) = predict_copies(recon.net, moved, ["motion"], recon.roi_size)
     maps = {"input (motion)": moved, "reconstruction": copy.out.mean, "sigma": sigma(copy.out.log_var)}

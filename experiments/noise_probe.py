@@ -24,7 +24,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from hetero_qc.corruption import RandomMotion
+from hetero_qc.config import severities
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney, pearson_r
 from hetero_qc.inference import load_network
@@ -52,7 +52,7 @@ def main() -> None:
     motion_above_clean, clean_errors, sigma_clean, sigma_motion = [], [], [], []
     for index, scan in enumerate(datamodule.scans["val"]):
         clean = scan.image[None]
-        moved = RandomMotion(degrees=5, translation=5)(clean, scan.spacing, torch.Generator().manual_seed(args.seed + index))
+        moved = severities()["motion"]["moderate"](clean, scan.spacing, torch.Generator().manual_seed(args.seed + index))
         copies = torch.cat([noisy_copies(clean, LEVELS, args.seed), clean, moved.image])
         predicted = list(predict_copies(net, copies, [*LEVELS, "clean", "motion"], None))
         rows = [scan_summary(scan, copy) for copy in predicted]

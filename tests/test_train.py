@@ -176,3 +176,17 @@ def test_training_config_composes_inside_a_running_hydra_app(tmp_path):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose_train(["experiment=recon_cpu"], tmp_path)
     assert cfg.task_name == "recon_cpu" and cfg.run_dir == str(tmp_path)
+
+
+def test_named_severities_are_the_configs_artefacts():
+    from hetero_qc.config import severities
+    from hetero_qc.corruption import RandomMotion
+
+    graded = severities()
+    assert set(graded) == {"motion", "ghosting", "spike", "bias_field"}
+    assert all(list(levels) == ["mild", "moderate", "severe"] for levels in graded.values())
+    moderate = graded["motion"]["moderate"]
+    assert isinstance(moderate, RandomMotion) and moderate.degrees == (-5.0, 5.0)
+    # the long recipe's damage check is the same moderate motion
+    check = compose_train(["experiment=multitask_long"], "unused").model.damage_check
+    assert check.degrees == 5.0 and check.translation == 5.0

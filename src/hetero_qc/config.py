@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
@@ -31,3 +32,10 @@ def compose_train(overrides: list[str], run_dir: str | Path) -> DictConfig:
     with open_dict(cfg):
         cfg.run_dir = str(run_dir)
     return cfg
+
+
+def severities() -> dict[str, dict[str, object]]:
+    """The named artefact severities of ``conf/severities/graded.yaml``, instantiated:
+    ``severities()["motion"]["moderate"]`` is the Fig 4 statistic's motion."""
+    graded = OmegaConf.load(CONFIG_DIR / "severities" / "graded.yaml")
+    return {artefact: {level: instantiate(node) for level, node in levels.items()} for artefact, levels in graded.items()}

@@ -14,10 +14,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hetero_qc.atomic import write_atomic, write_text
+from hetero_qc.config import severities
 from hetero_qc.corruption import (
     RandomBiasField,
     RandomGhosting,
-    RandomMotion,
     RandomPartialNoise,
     RandomRicianNoise,
     RandomSpike,
@@ -42,7 +42,7 @@ def corruption_demo(data_dir: Path, out_dir: Path, seed: int = 0) -> str:
     brain = scan.brain[None]
     pipeline = instantiate(OmegaConf.load(CONFIG_DIR / "corruption" / "default.yaml"))
     artefacts = {
-        "motion": RandomMotion(degrees=5, translation=5),
+        "motion": severities()["motion"]["moderate"],
         "ghosting": RandomGhosting(intensity=(0.5, 0.8)),
         "spike": RandomSpike(intensity=(0.1, 0.2)),
         "bias_field": RandomBiasField(0.5),

@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from hetero_qc.atomic import write_atomic
-from hetero_qc.corruption import RandomMotion
+from hetero_qc.config import severities
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import noisy_copies, partial_noise, predict_copies
@@ -37,6 +37,7 @@ def corruption_scores(model: Trained, scans: list[Scan], profile: tuple[float, f
     """Scores (blur against the clean sharpness ``profile``) and CGM Dice of every scan, clean and under
     graded corruptions (seeded)."""
     pipeline = instantiate(model.hparams["val_corruption"])
+    motion = severities()["motion"]
     rows = []
     for index, scan in enumerate(scans):
         clean = scan.image[None]
@@ -45,8 +46,8 @@ def corruption_scores(model: Trained, scans: list[Scan], profile: tuple[float, f
             "clean": clean,
             "val_pipeline": pipeline(clean, scan.spacing, generator, scan.brain[None]).image,
             "partial_noise": partial_noise(clean, scan.brain[None], "outside_brain", -5.0, seed + index),
-            "motion_moderate": RandomMotion(degrees=5, translation=5)(clean, scan.spacing, generator).image,
-            "motion_severe": RandomMotion(degrees=10, translation=10)(clean, scan.spacing, generator).image,
+            "motion_moderate": motion["moderate"](clean, scan.spacing, generator).image,
+            "motion_severe": motion["severe"](clean, scan.spacing, generator).image,
             "noise_0db": noisy_copies(clean, [0.0], seed + index),
         }
         for copy in predict_copies(model.net, torch.cat(list(variants.values())), list(variants), model.roi_size):
