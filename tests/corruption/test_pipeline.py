@@ -4,8 +4,8 @@ import pytest
 import torch
 import torchio as tio
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from hetero_qc.config import compose_train
 from hetero_qc.corruption import (
     ArtefactTransform,
     CorruptionPipeline,
@@ -17,7 +17,8 @@ from hetero_qc.paths import CONFIG_DIR
 
 @pytest.mark.parametrize("config", sorted((CONFIG_DIR / "corruption").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_corruption_config_builds_and_runs(config: Path, phantom):
-    pipeline = instantiate(OmegaConf.load(config))
+    # Composed as training composes them (a config may extend another through its defaults list).
+    pipeline = instantiate(compose_train([f"corruption={config.stem}"], "unused").corruption)
     batch = phantom.repeat(4, 1, 1, 1, 1)
     result = pipeline(batch, generator=torch.Generator().manual_seed(0), mask=batch > 0.5)
     assert result.image.shape == batch.shape and torch.isfinite(result.image).all()
