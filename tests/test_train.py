@@ -190,3 +190,14 @@ def test_named_severities_are_the_configs_artefacts():
     # the long recipe's damage check is the same moderate motion
     check = compose_train(["experiment=multitask_long"], "unused").model.damage_check
     assert check.degrees == 5.0 and check.translation == 5.0
+
+
+def test_profiles_are_the_experiment_configs():
+    from hetero_qc.evaluation.runs import experiment_name
+
+    assert experiment_name("cpu", "multitask") == "multitask_cpu"
+    assert experiment_name("long", "multitask") == "multitask_long"
+    with pytest.raises(ValueError, match="no experiment 'recon_long'.*multitask_long"):
+        experiment_name("long", "recon")
+    with pytest.raises(ValueError, match="no experiment 'seg_cpu'"):
+        experiment_name("cpu", "seg")

@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     qc.set_defaults(run=_qc)
 
     shipper = commands.add_parser("ship-model", help="calibrate the verdict cut-offs and export the multi-task model")
-    shipper.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
+    shipper.add_argument("--profile", default="cpu", help="the experiment profile: cpu, paper, long (multitask_<profile>)")
     shipper.add_argument("--out", default=str(REPO_ROOT / "models" / "default"))
     shipper.add_argument("--max-subjects", type=int, default=None, help="calibrate on the first N validation scans")
     shipper.set_defaults(run=_ship)

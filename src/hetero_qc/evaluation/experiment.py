@@ -18,7 +18,7 @@ from torch import nn
 
 from hetero_qc.atomic import write_atomic
 from hetero_qc.data import Scan
-from hetero_qc.evaluation.runs import config_key, experiment_name, trained_checkpoint
+from hetero_qc.evaluation.runs import config_key, experiment_name, profiles, trained_checkpoint
 from hetero_qc.inference import inference_window, load_network
 
 
@@ -54,7 +54,7 @@ def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained
 def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
     """The arguments every figure script takes: ``--profile``, ``--seed`` and ``--out``."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="cpu", choices=["cpu", "paper"],
+    parser.add_argument("--profile", default="cpu", choices=profiles(),
                         help="cpu: the CPU experiments (default); paper: the paper's settings, for a GPU")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated corruptions")
     parser.add_argument("--out", default=out, help=f"results folder (default {out})")

@@ -10,22 +10,29 @@ from omegaconf import OmegaConf
 
 from hetero_qc.atomic import write_text
 from hetero_qc.config import compose_train
-from hetero_qc.paths import REPO_ROOT
+from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
 
-PROFILES = {"cpu": {"recon": "recon_cpu", "multitask": "multitask_cpu"},
-            "paper": {"recon": "recon_paper", "multitask": "multitask_paper"}}
+KINDS = ("recon", "multitask")
+
+
+def profiles() -> list[str]:
+    """The profiles some experiment config exists for (``multitask_long.yaml``: ``long``)."""
+    return sorted({p.stem.split("_", 1)[1] for p in (CONFIG_DIR / "experiment").glob("*_*.yaml")})
 
 
 def experiment_name(profile: str, kind: str) -> str:
-    """The experiment config of a profile (``cpu``, ``paper``) and model kind (``recon``, ``multitask``).
+    """The experiment config ``{kind}_{profile}`` of a model kind (``recon``, ``multitask``) and a
+    profile (``cpu``, ``paper``, ``long``...): the experiment configs are the registry.
 
     Raises:
-        ValueError: for an unknown profile or kind.
+        ValueError: for an unknown kind, or a profile with no experiment config of that kind.
     """
-    if profile not in PROFILES or kind not in PROFILES[profile]:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)} and kind one of recon, multitask; "
-                         f"got {profile!r}, {kind!r}")
-    return PROFILES[profile][kind]
+    name = f"{kind}_{profile}"
+    if kind not in KINDS or not (CONFIG_DIR / "experiment" / f"{name}.yaml").is_file():
+        known = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+        raise ValueError(f"no experiment {name!r} (kind one of {', '.join(KINDS)}; profile cpu, paper...): "
+                         f"the experiments are {', '.join(known)}")
+    return name
 
 
 def config_key(experiment: str, overrides: tuple[str, ...] = ()) -> tuple[str, object]:
