@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchio as tio
 from torch import Tensor
 
-from hetero_qc.corruption.base import check_probability, parse_range
+from hetero_qc.checks import check_probability, parse_range
 from hetero_qc.data.preprocess import Scan
 
 VOLUMES = ("image", "head", "brain", "cgm")
