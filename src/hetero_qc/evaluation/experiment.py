@@ -33,11 +33,15 @@ class Trained(NamedTuple):
     hparams: dict
 
 
-def trained(profile: str, kind: str, max_subjects: int | None = None) -> Trained:
+def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint: str | Path | None = None) -> Trained:
     """The ``kind`` model (``recon`` or ``multitask``) of ``profile`` (trained now if no run exists),
-    with the validation and test scans of its own split."""
+    with the validation and test scans of its own split.
+
+    ``checkpoint``: score this checkpoint instead (the shipped model, a long run's last.ckpt); the
+    scans are those of ``profile``'s data and split (the split depends on its seed only).
+    """
     experiment = experiment_name(profile, kind)
-    checkpoint = trained_checkpoint(experiment)
+    checkpoint = trained_checkpoint(experiment) if checkpoint is None else Path(checkpoint)
     net, hparams = load_network(checkpoint)
     _, cfg = config_key(experiment)
     with open_dict(cfg):
