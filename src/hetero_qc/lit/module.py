@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ class HeteroModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
                                    "val_corruption": _plain(val_corruption),
-                                   "optimizer": _plain(optimizer), "scheduler": _plain(scheduler), "roi_size": list(roi_size), "beta": beta,
+                                   "optimizer": _plain(optimizer), "scheduler": _plain(scheduler),
+                                   "roi_size": list(roi_size), "beta": beta,
                                    "seg_beta": seg_beta,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
@@ -103,12 +105,14 @@ class HeteroModule(L.LightningModule):
 
     # --- the step ------------------------------------------------------------------------------
 
-    def corrupt(self, batch: Batch, generator: torch.Generator | None = None, validation: bool = False) -> Tensor:
-        """Corrupt the clean batch on its device, in float32 whatever the autocast."""
+    def corrupt(self, batch: Batch, generator: torch.Generator | None = None,
+                transform: Callable | None = None) -> Tensor:
+        """Corrupt the clean batch on its device, in float32 whatever the autocast, with ``transform``
+        (a pipeline or one artefact; default: the training corruption)."""
         spacing = batch.spacing[0]  # host floats (Batch)
-        pipeline = self.val_corruption if validation else self.corruption
+        transform = self.corruption if transform is None else transform
         with torch.autocast(self.device.type, enabled=False):
-            return pipeline(batch.image.float(), spacing, generator, batch.brain).image
+            return transform(batch.image.float(), spacing, generator, batch.brain).image
 
     def training_inputs(self, batch: Batch) -> tuple[Tensor, Batch]:
         """The corrupted training patches and the clean batch cut to them: the whole volumes are
@@ -140,7 +144,7 @@ class HeteroModule(L.LightningModule):
     def evaluate(self, batch: Batch, batch_idx: int, stage: str) -> None:
         batch = Batch(*batch)
         generator = torch.Generator(device=self.device).manual_seed(self.hparams.val_seed + batch_idx)
-        corrupted = self.corrupt(batch, generator, validation=True)
+        corrupted = self.corrupt(batch, generator, self.val_corruption)
         out = predict(self.net, corrupted, tuple(self.hparams.roi_size))
         clean, head = batch.image, batch.head
         error = out.mean - clean
@@ -178,9 +182,7 @@ class HeteroModule(L.LightningModule):
     def record_damage(self, batch: Batch, batch_idx: int, clean_out: NetOutput) -> None:
         """Score the clean volume and its seeded damaged copy (``damage_check``)."""
         generator = torch.Generator(device=self.device).manual_seed(self.hparams.val_seed + 10_000 + batch_idx)
-        with torch.autocast(self.device.type, enabled=False):
-            damaged = self.damage_check(batch.image.float(), batch.spacing[0], generator, batch.brain).image
-        damaged_out = predict(self.net, damaged, tuple(self.hparams.roi_size))
+        damaged_out = predict(self.net, self.corrupt(batch, generator, self.damage_check), tuple(self.hparams.roi_size))
         self._damage_scores.append((torch.stack(self.scan_scores(clean_out, batch.head)),
                                     torch.stack(self.scan_scores(damaged_out, batch.head))))
 
