@@ -15,34 +15,21 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 
 from hetero_qc.config import severities
+from hetero_qc.evaluation.damage import damage_table
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
-from hetero_qc.evaluation.predictions import predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 from hetero_qc.qc.calibrate import sharpness_profile
-from hetero_qc.qc.scoring import axis_blur
 
 SEVERITIES = severities()  # conf/severities/graded.yaml
 
 
 def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
+    """Every test scan clean and under each graded artefact: its scan scores
+    (:func:`~hetero_qc.evaluation.damage.damage_table`)."""
     model = trained(profile, "recon", max_subjects)
-    sharpness = sharpness_profile(model.val_scans)
-    rows = []
-    for index, scan in enumerate(model.test_scans):
-        clean = scan.image[None]
-        generator = torch.Generator().manual_seed(seed + index)
-        copies, labels = [clean], [("clean", "none")]
-        for artefact, levels in SEVERITIES.items():
-            for severity, transform in levels.items():
-                copies.append(transform(clean, scan.spacing, generator).image)
-                labels.append((artefact, severity))
-        for copy in predict_copies(model.net, torch.cat(copies), labels, model.roi_size):
-            rows.append({"artefact": copy.label[0], "severity": copy.label[1], **scan_summary(scan, copy),
-                         "blur": axis_blur(copy.corrupted[0, 0], scan.head[0], sharpness)})
-    return pd.DataFrame(rows)
+    return damage_table(model, model.test_scans, SEVERITIES, sharpness_profile(model.val_scans), seed)
 
 
 def summarise(table: pd.DataFrame) -> dict:
@@ -50,7 +37,7 @@ def summarise(table: pd.DataFrame) -> dict:
     median sigma (``auroc``) and of the blur score (``auroc_blur``)."""
     clean = table[table["artefact"] == "clean"]
     summary: dict = {"n_subjects": int(len(clean))}
-    for score, suffix in (("sigma_median", ""), ("blur", "_blur")):
+    for score, suffix in (("sigma_r", ""), ("blur", "_blur")):
         auroc, p_values = {}, {}
         for (artefact, severity), t in table[table["artefact"] != "clean"].groupby(["artefact", "severity"]):
             auroc.setdefault(artefact, {})[severity], p_values.setdefault(artefact, {})[severity] = \
@@ -62,7 +49,7 @@ def summarise(table: pd.DataFrame) -> dict:
 def plot(table: pd.DataFrame) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(11, 4.5))
     groups = [("clean", "none")] + [(a, s) for a, levels in SEVERITIES.items() for s in levels]
-    data = [table[(table["artefact"] == a) & (table["severity"] == s)]["sigma_median"] for a, s in groups]
+    data = [table[(table["artefact"] == a) & (table["severity"] == s)]["sigma_r"] for a, s in groups]
     ax.boxplot(data, showfliers=False)
     for i, values in enumerate(data, start=1):
         ax.plot([i] * len(values), values, ".", alpha=0.5, color="k", ms=3)

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from hetero_qc.atomic import write_text
-from hetero_qc.paths import DATA_DIR, REPO_ROOT
+from hetero_qc.paths import DATA_DIR, MODEL_DIR
 
 RESULTS = Path("results")
 
@@ -166,14 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Score NIfTI T1 scans with a trained multi-task model.")
     qc.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI files, folders or BIDS datasets")
     qc.add_argument("--out", required=True, help="output folder")
-    qc.add_argument("--model", default=str(REPO_ROOT / "models" / "default" / "model.ckpt"),
+    qc.add_argument("--model", default=str(MODEL_DIR / "model.ckpt"),
                     help="model checkpoint, with cutoffs.json beside it (default: the shipped model)")
     qc.add_argument("--device", default="auto", help="auto, cpu or cuda")
     qc.set_defaults(run=_qc)
 
     shipper = commands.add_parser("ship-model", help="calibrate the verdict cut-offs and export the multi-task model")
     shipper.add_argument("--profile", default="cpu", help="the experiment profile: cpu, paper, long (multitask_<profile>)")
-    shipper.add_argument("--out", default=str(REPO_ROOT / "models" / "default"))
+    shipper.add_argument("--out", default=str(MODEL_DIR))
     shipper.add_argument("--max-subjects", type=int, default=None, help="calibrate on the first N validation scans")
     shipper.set_defaults(run=_ship)
 

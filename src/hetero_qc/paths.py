@@ -5,3 +5,4 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "conf"
 DATA_DIR = REPO_ROOT / "data"
+MODEL_DIR = REPO_ROOT / "models" / "default"  # the shipped model: model.ckpt, cutoffs.json, ...

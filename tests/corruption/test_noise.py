@@ -45,6 +45,15 @@ def test_partial_noise_box_leaves_outside_untouched(phantom):
     assert not changed[~inside].any() and changed[inside].float().mean() > 0.99
 
 
+def test_partial_noise_fixed_box_is_the_same_box_for_every_sample(phantom):
+    batch = phantom.expand(2, -1, -1, -1, -1)
+    noisy, params = RandomPartialNoise(snr_db=0.0, box=(0.5, 0.25, 0.0, 1.0, 0.75, 0.5))(batch)
+    assert torch.equal(params.box, torch.tensor([[0.5, 0.25, 0.0, 1.0, 0.75, 0.5]] * 2))
+    changed = noisy != batch
+    assert not changed[:, :, :16].any() and not changed[:, :, :, :8].any() and not changed[..., 16:].any()
+    assert changed[:, :, 16:, 8:24, :16].float().mean() > 0.99
+
+
 def test_partial_noise_outside_mask(phantom):
     mask = phantom > 0.5
     noisy, _ = RandomPartialNoise(snr_db=0.0, region="outside_mask")(phantom, mask=mask)
@@ -58,7 +67,8 @@ def test_outside_mask_needs_a_mask(phantom):
 
 
 @pytest.mark.parametrize("kwargs, name", [({"snr_db": (5, 1)}, "snr_db"), ({"region": "left"}, "region"),
-                                          ({"box_size": (0.5, 2.0)}, "box_size")])
+                                          ({"box_size": (0.5, 2.0)}, "box_size"),
+                                          ({"box": (0.5, 0, 0, 0.4, 1, 1)}, "box"), ({"box": (0, 1)}, "box")])
 def test_bad_arguments_name_themselves(kwargs, name):
     with pytest.raises(ValueError, match=name):
         RandomPartialNoise(**kwargs)

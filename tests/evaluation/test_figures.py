@@ -32,9 +32,9 @@ def test_fig3_summary_counts_falling_sigma_and_worse_reconstructions():
 
 def test_fig4_summary_gives_the_auroc_of_sigma_and_of_blur_per_artefact_and_severity():
     fig4 = load_script("fig4")
-    clean = pd.DataFrame({"artefact": "clean", "severity": "none", "sigma_median": [0.1, 0.2, 0.3],
+    clean = pd.DataFrame({"artefact": "clean", "severity": "none", "sigma_r": [0.1, 0.2, 0.3],
                           "blur": [0.05, 0.06, 0.07]})
-    motion = pd.DataFrame({"artefact": "motion", "severity": "moderate", "sigma_median": [0.05, 0.06, 0.15],
+    motion = pd.DataFrame({"artefact": "motion", "severity": "moderate", "sigma_r": [0.05, 0.06, 0.15],
                            "blur": [0.3, 0.4, 0.5]})
     summary = fig4.summarise(pd.concat([clean, motion]))
     assert summary["n_subjects"] == 3

@@ -156,6 +156,7 @@ def test_cutoffs_from_validation_scores():
         "sigma_s": [0.20, 0.22, 0.24, 0.23, 0.60, 0.70],
         "blur": [0.05, 0.08, 0.00, 0.01, 0.30, 0.35],
         "damaged": [False, False, False, False, True, True],
+        "error_doubled": [False, False, True, True, True, True],
     })
     profile = (0.1, -0.1, 0.0)
     cutoffs = calibrate_cutoffs(table, profile)

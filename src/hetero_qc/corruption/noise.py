@@ -15,6 +15,7 @@ so that visual quality drops while the task region may stay intact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -183,9 +184,12 @@ class RandomPartialNoise(RandomRicianNoise):
             of view drawn in ``box_size``, placed uniformly; ``"outside_mask"``: every voxel outside
             the mask passed at call time (for example the brain mask: noise on skull and scalp only).
         box_size: side of the box as a fraction of the field of view, ``(low, high)`` in ``(0, 1]``.
+        box: a fixed box instead, ``(lo_d, lo_h, lo_w, hi_d, hi_h, hi_w)`` as fractions of the field
+            of view (the damage evaluation's noise over the cortex); ``box_size`` is then unused.
 
     Raises:
-        ValueError: for an unknown ``region`` or a ``box_size`` outside ``(0, 1]``; at call time, if
+        ValueError: for an unknown ``region``, a ``box_size`` outside ``(0, 1]`` or a ``box`` that is
+            not six fractions with each low below its high; at call time, if
             ``region="outside_mask"`` and no mask is given.
     """
 
@@ -196,17 +200,25 @@ class RandomPartialNoise(RandomRicianNoise):
         snr_db: float | tuple[float, float] = (-10.0, 0.0),
         region: Literal["box", "outside_mask"] = "box",
         box_size: float | tuple[float, float] = (0.3, 0.6),
+        box: Sequence[float] | None = None,
     ) -> None:
         super().__init__(snr_db)
         if region not in ("box", "outside_mask"):
             raise ValueError(f"region must be 'box' or 'outside_mask', got {region!r}")
         self.region = region
         self.box_size = parse_range(box_size, "box_size", min_value=1e-3, max_value=1.0)
+        if box is not None:
+            box = tuple(float(v) for v in box)
+            if len(box) != 6 or not all(0 <= lo < hi <= 1 for lo, hi in zip(box[:3], box[3:])):
+                raise ValueError(f"box must be (lo_d, lo_h, lo_w, hi_d, hi_h, hi_w) fractions with lo < hi, got {box}")
+        self.box = box
 
     def sample(self, images: Tensor, generator: torch.Generator | None = None) -> NoiseParams:
         snr, sigma, seed = self._draw(images, generator)
         batch = len(snr)
-        if self.region == "box":
+        if self.region == "box" and self.box is not None:
+            box = torch.tensor(self.box, device=images.device).repeat(batch, 1)
+        elif self.region == "box":
             size = uniform(self.box_size, (batch, 3), images, generator)
             low = uniform((0.0, 1.0), (batch, 3), images, generator) * (1 - size)
             box = torch.cat([low, low + size], dim=1)

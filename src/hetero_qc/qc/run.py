@@ -15,13 +15,13 @@ from tqdm import tqdm
 
 from hetero_qc.atomic import write_text
 from hetero_qc.inference import load_network
-from hetero_qc.paths import REPO_ROOT
+from hetero_qc.paths import MODEL_DIR
 from hetero_qc.qc.inputs import expand_inputs
 from hetero_qc.qc.report import render
 from hetero_qc.qc.scoring import score_file
 from hetero_qc.qc.verdict import Cutoffs
 
-DEFAULT_MODEL = REPO_ROOT / "models" / "default" / "model.ckpt"
+DEFAULT_MODEL = MODEL_DIR / "model.ckpt"
 
 
 def _device(name: str) -> torch.device:

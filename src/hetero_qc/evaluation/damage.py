@@ -1,0 +1,162 @@
+"""The damage evaluation: every scan clean and under graded corruptions (``conf/damage.yaml``), the
+scan scores of each copy beside the damage it really did (reconstruction error, CGM Dice drop), and
+how well each score predicts that damage.
+
+It generalises Fig 4 (sigma_r of artefacted against clean scans) and Fig 8 (partial noise), and the
+same table calibrates the QC cut-offs on the validation split (:mod:`hetero_qc.qc.calibrate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from scipy import stats
+
+from hetero_qc.config import compose_config, instantiate_levels
+from hetero_qc.data import Scan
+from hetero_qc.evaluation.experiment import Trained
+from hetero_qc.evaluation.predictions import predict_copies
+from hetero_qc.evaluation.stats import auroc_mann_whitney
+from hetero_qc.metrics import dice, predicted_cgm
+from hetero_qc.qc.scoring import scan_scores
+from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
+
+DICE_DROP = 0.05  # a copy whose CGM Dice falls by more than this from its clean scan's is damaged
+ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its clean scan's
+CLEAN = ("clean", "none")
+TRAINING_MIX = ("training_mix", "drawn")
+
+Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
+
+
+def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ()) -> Variants:
+    """The corruptions of ``conf/damage.yaml`` (with Hydra ``overrides``), instantiated; with
+    ``training_mix: true`` and a ``model``, also that model's own training corruption."""
+    cfg = compose_config("damage", overrides)
+    variants = instantiate_levels(cfg.artefacts)
+    if cfg.training_mix and model is not None:
+        variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: instantiate(model.hparams["corruption"])}
+    return variants
+
+
+def variant_name(artefact: str, severity: str) -> str:
+    return "clean" if (artefact, severity) == CLEAN else f"{artefact}_{severity}"
+
+
+def _rmse(image: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> float:
+    return float(((image.float() - clean) ** 2)[mask].mean().sqrt())
+
+
+def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile: tuple[float, float, float],
+                 seed: int = 0) -> pd.DataFrame:
+    """One row per copy (each scan clean, then under every variant, seeded by ``seed`` and the scan's
+    index): the scan scores (:func:`~hetero_qc.qc.scoring.scan_scores`, blur against the clean
+    sharpness ``profile``), the reconstruction and input RMSE over the head, and the CGM Dice against
+    the labels (NaN without a segmentation head or labels). Then, against the same scan's clean copy:
+    ``error_ratio`` and ``error_doubled`` (RMSE at least :data:`ERROR_RATIO` x), ``dice_drop`` and
+    ``damaged`` (Dice down by more than :data:`DICE_DROP`)."""
+    rows = []
+    for index, scan in enumerate(scans):
+        clean, brain = scan.image[None], scan.brain[None]
+        generator = torch.Generator().manual_seed(seed + index)
+        copies, labels = [clean], [CLEAN]
+        for artefact, levels in variants.items():
+            for severity, transform in levels.items():
+                copies.append(transform(clean, scan.spacing, generator, brain).image)
+                labels.append((artefact, severity))
+        for copy in predict_copies(model.net, torch.cat(copies), labels, model.roi_size):
+            scores = scan_scores(copy.corrupted, scan, copy.out, profile)
+            segments = copy.out.seg_logits is not None and scan.has_labels
+            rows.append({
+                "subject": scan.subject, "artefact": copy.label[0], "severity": copy.label[1],
+                "variant": variant_name(*copy.label), **vars(scores),
+                "recon_rmse": _rmse(copy.out.mean, clean, scan.head[None]),
+                "input_rmse": _rmse(copy.corrupted, clean, scan.head[None]),
+                "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
+            })
+    table = pd.DataFrame(rows)
+    clean_rows = table[table["variant"] == "clean"].set_index("subject")
+    table["error_ratio"] = table["recon_rmse"] / table["subject"].map(clean_rows["recon_rmse"])
+    table["error_doubled"] = table["error_ratio"] >= ERROR_RATIO
+    table["dice_drop"] = table["subject"].map(clean_rows["dice"]) - table["dice"]
+    table["damaged"] = table["dice_drop"] > DICE_DROP
+    return table
+
+
+def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
+    """The verdict of every row's scores under ``cutoffs``."""
+    return table.apply(lambda r: cutoffs.verdict(ScanScores(r["sigma_r"], r["sigma_s"], r["predicted_error"], r["blur"])),
+                       axis=1)
+
+
+def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """AUROC of a score for ``positive`` against ``negative`` (NaN if either is empty or undefined)."""
+    positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
+    return auroc_mann_whitney(positive, negative)[0] if len(positive) and len(negative) else float("nan")
+
+
+def _target(value: float, target: float, at_most: bool = False) -> dict:
+    return {"value": value, "target": target, "met": bool(value <= target if at_most else value >= target)}
+
+
+def summarise(table: pd.DataFrame, cutoffs: Cutoffs | None = None, moderate: str = "moderate") -> dict:
+    """What the damage evaluation reports (``results/damage/summary.json``).
+
+    - ``sigma_r_spearman_error``: Spearman of sigma_r against the reconstruction RMSE, all copies pooled;
+    - ``sigma_r_auroc_error_doubled``: AUROC of sigma_r for ``error_doubled``, over all copies;
+    - ``{sigma_s,sigma_r,blur}_auroc_dice_drop``: each score's AUROC for ``damaged``, over all copies;
+    - ``auroc_vs_clean[artefact][severity][score]``: each score's AUROC of that variant against clean;
+    - per variant: mean CGM Dice and Dice drop, median error ratio, and (with ``cutoffs``) the verdicts;
+    - ``targets``: the issue's done-when criteria, each value beside its target; sigma_r's AUROC
+      against clean is required of the ``moderate`` variants whose median error ratio is at least
+      :data:`ERROR_RATIO` (what the network cannot undo).
+    """
+    clean = table[table["variant"] == "clean"]
+    score_auroc = {}
+    for score in ("sigma_r", "sigma_s", "blur"):
+        values = table[score].to_numpy(float)
+        score_auroc[score] = _auroc(values[table["damaged"].to_numpy()], values[~table["damaged"].to_numpy()])
+    r, e = table["sigma_r"].to_numpy(float), table["error_doubled"].to_numpy()
+    summary: dict = {
+        "n_subjects": int(len(clean)), "n_copies": int(len(table)),
+        "n_error_doubled": int(e.sum()), "n_dice_drop": int(table["damaged"].sum()),
+        "sigma_r_spearman_error": float(stats.spearmanr(r, table["recon_rmse"]).statistic),
+        "sigma_r_auroc_error_doubled": _auroc(r[e], r[~e]),
+        **{f"{score}_auroc_dice_drop": value for score, value in score_auroc.items()},
+    }
+    auroc_vs_clean: dict = {}
+    for (artefact, severity), rows in table[table["variant"] != "clean"].groupby(["artefact", "severity"], sort=False):
+        auroc_vs_clean.setdefault(artefact, {})[severity] = {
+            score: _auroc(rows[score].to_numpy(float), clean[score].to_numpy(float)) for score in score_auroc}
+    summary["auroc_vs_clean"] = auroc_vs_clean
+    by_variant = table.groupby("variant", sort=False)
+    summary["dice"] = by_variant["dice"].mean().to_dict()
+    summary["dice_drop"] = by_variant["dice_drop"].mean().to_dict()
+    summary["error_ratio_median"] = by_variant["error_ratio"].median().to_dict()
+    targets = {
+        "sigma_r_spearman_error": _target(summary["sigma_r_spearman_error"], 0.90),
+        "sigma_r_auroc_error_doubled": _target(summary["sigma_r_auroc_error_doubled"], 0.90),
+        "sigma_s_auroc_dice_drop": _target(score_auroc["sigma_s"], 0.90),
+        "sigma_s_above_sigma_r_auroc_dice_drop": _target(score_auroc["sigma_s"] - score_auroc["sigma_r"], 0.0),
+        "clean_dice": _target(float(clean["dice"].mean()), 0.82),
+    }
+    for artefact, levels in auroc_vs_clean.items():
+        if moderate in levels and summary["error_ratio_median"][variant_name(artefact, moderate)] >= ERROR_RATIO:
+            targets[f"sigma_r_auroc_vs_clean_{artefact}_{moderate}"] = _target(levels[moderate]["sigma_r"], 0.90)
+    outside = table[table["variant"] == "partial_noise_outside_brain"]
+    if len(outside):
+        targets["dice_drop_outside_brain"] = _target(float(outside["dice_drop"].mean()), 0.02, at_most=True)
+    if cutoffs is not None:
+        verdict = verdicts(table, cutoffs)
+        counts = pd.crosstab(table["variant"], verdict).to_dict(orient="index")
+        summary["verdicts"] = {variant: {v: int(n) for v, n in row.items() if n} for variant, row in counts.items()}
+        if len(outside):
+            kept = int((verdict[outside.index] != EXCLUDE).sum())
+            targets["kept_outside_brain"] = _target(kept / len(outside), 14 / 16)
+            summary["kept_outside_brain"] = f"{kept} of {len(outside)}"
+    summary["targets"] = targets
+    return summary

@@ -1,0 +1,100 @@
+"""The damage evaluation: its table from a (tiny, untrained) network, and its summary on a hand-made table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hetero_qc.corruption import RandomMotion, RandomPartialNoise, RandomRicianNoise
+from hetero_qc.data import Scan
+from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise
+from hetero_qc.evaluation.experiment import Trained
+from hetero_qc.models.networks import MultiTaskNet
+from hetero_qc.models.unet import UNetConfig
+from hetero_qc.qc.verdict import EXCLUDE, OK, Cutoffs
+from tests.conftest import make_phantom
+
+
+def phantom_scan(seed: int) -> Scan:
+    image = make_phantom(32, seed)[0]
+    return Scan(f"s{seed}", image, image > 0.05, image > 0.3, (image > 0.3) & (image < 0.7), True,
+                (2.0, 2.0, 2.0), np.eye(4))
+
+
+def test_damage_table_scores_every_copy_against_its_clean_scan():
+    torch.manual_seed(0)
+    net = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)))
+    model = Trained(net, None, [], [], None, {})
+    variants = {"noise": {"severe": RandomRicianNoise(snr_db=-5.0)},
+                "motion": {"moderate": RandomMotion(degrees=5.0, translation=5.0)},
+                "partial_noise": {"outside_brain": RandomPartialNoise(snr_db=-5.0, region="outside_mask")}}
+    scans = [phantom_scan(0), phantom_scan(1)]
+    table = damage_table(model, scans, variants, (0.0, 0.0, 0.0), seed=3)
+    assert len(table) == 2 * 4 and list(table["variant"].unique()) == [
+        "clean", "noise_severe", "motion_moderate", "partial_noise_outside_brain"]
+    clean = table[table["variant"] == "clean"]
+    np.testing.assert_allclose(clean["error_ratio"], 1.0)
+    np.testing.assert_allclose(clean["dice_drop"], 0.0)
+    assert (clean["input_rmse"] == 0).all() and not clean["damaged"].any()
+    noisy = table[table["variant"] == "noise_severe"]
+    assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
+    assert table[["sigma_r", "sigma_s", "blur", "recon_rmse", "dice"]].notna().all().all()
+    assert table["dice"].between(0, 1).all()
+    again = damage_table(model, scans, variants, (0.0, 0.0, 0.0), seed=3)
+    pd.testing.assert_frame_equal(table, again)  # seeded: the same copies every run
+
+
+def test_damage_variants_compose_the_config_with_overrides():
+    variants = damage_variants(overrides=["artefacts.noise.severe.snr_db=-7", "training_mix=false"])
+    assert set(variants) == {"motion", "ghosting", "spike", "bias_field", "noise", "partial_noise"}
+    assert variants["noise"]["severe"].snr_db == (-7.0, -7.0)
+    assert variants["partial_noise"]["cortex_box"].box == (0.6, 0.3, 0.55, 0.95, 0.7, 0.85)
+    assert set(variants["motion"]) == {"mild", "moderate", "severe"}
+
+
+def hand_made() -> pd.DataFrame:
+    """Four subjects; sigma_r rises with the error except for one swapped pair; sigma_s marks the two
+    copies whose Dice fell."""
+    rows = []
+    for i in range(4):
+        clean_dice = 0.8
+        rows += [
+            {"subject": i, "artefact": "clean", "severity": "none", "variant": "clean", "sigma_r": 0.10 + 0.001 * i,
+             "sigma_s": 0.20, "blur": 0.0, "predicted_error": 0.0, "recon_rmse": 0.010 + 0.0001 * i,
+             "dice": clean_dice},
+            {"subject": i, "artefact": "motion", "severity": "moderate", "variant": "motion_moderate",
+             "sigma_r": 0.30 + 0.001 * i, "sigma_s": 0.5 if i < 2 else 0.21, "blur": 0.3, "predicted_error": 0.0,
+             "recon_rmse": 0.030 + 0.0001 * i, "dice": 0.7 if i < 2 else 0.79},
+            {"subject": i, "artefact": "partial_noise", "severity": "outside_brain",
+             "variant": "partial_noise_outside_brain", "sigma_r": 0.15 + 0.001 * i, "sigma_s": 0.19, "blur": 0.0,
+             "predicted_error": 0.0, "recon_rmse": 0.012 + 0.0001 * i, "dice": 0.8},
+        ]
+    table = pd.DataFrame(rows)
+    clean = table[table["variant"] == "clean"].set_index("subject")
+    table["error_ratio"] = table["recon_rmse"] / table["subject"].map(clean["recon_rmse"])
+    table["error_doubled"] = table["error_ratio"] >= 2
+    table["dice_drop"] = table["subject"].map(clean["dice"]) - table["dice"]
+    table["damaged"] = table["dice_drop"] > 0.05
+    return table
+
+
+def test_damage_summary_numbers_and_targets():
+    cutoffs = Cutoffs(sigma_r=0.2, sigma_s=0.3, blur=1.0, sharpness=(0.0, 0.0, 0.0))
+    summary = summarise(hand_made(), cutoffs)
+    assert summary["n_subjects"] == 4 and summary["n_copies"] == 12
+    assert summary["sigma_r_spearman_error"] == pytest.approx(1.0)
+    assert summary["sigma_r_auroc_error_doubled"] == pytest.approx(1.0)  # the 4 motion copies
+    assert summary["sigma_s_auroc_dice_drop"] == pytest.approx(1.0) and summary["n_dice_drop"] == 2
+    # sigma_r ranks the 2 damaged motion copies above 8 of the 10 others (not the other 2 motion copies)
+    assert summary["sigma_r_auroc_dice_drop"] == pytest.approx(16 / 20)
+    assert summary["auroc_vs_clean"]["motion"]["moderate"]["sigma_r"] == pytest.approx(1.0)
+    assert summary["dice"]["motion_moderate"] == pytest.approx(0.745)
+    assert summary["error_ratio_median"]["motion_moderate"] == pytest.approx(3.0, rel=0.02)
+    assert summary["verdicts"]["motion_moderate"] == {EXCLUDE: 2, "degraded but usable for CGM segmentation": 2}
+    assert summary["verdicts"]["partial_noise_outside_brain"] == {OK: 4}
+    targets = summary["targets"]
+    assert targets["sigma_r_auroc_vs_clean_motion_moderate"]["met"]  # motion doubles the error
+    assert "sigma_r_auroc_vs_clean_partial_noise_outside_brain" not in targets
+    assert targets["kept_outside_brain"]["met"] and summary["kept_outside_brain"] == "4 of 4"
+    assert targets["dice_drop_outside_brain"] == {"value": 0.0, "target": 0.02, "met": True}
+    assert not targets["clean_dice"]["met"]  # 0.80 < 0.82
