@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from scipy.stats import norm
 
 from hetero_qc.evaluation.calibration import (
@@ -33,7 +32,7 @@ STRIDE = 4
 
 def voxels(model, scans, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Signed errors and sigmas over the head of every scan, once corrupted by the validation pipeline."""
-    pipeline = instantiate(model.hparams["val_corruption"])
+    pipeline = model.model.val_corruption
     errors, sigmas = [], []
     for index, scan in enumerate(scans):
         clean = scan.image[None]

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf, open_dict
 from hetero_qc.config import severities
 from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_summary
 from hetero_qc.evaluation.stats import auroc_mann_whitney, pearson_r
-from hetero_qc.inference import load_network
+from hetero_qc.inference import load_model
 from hetero_qc.models.networks import local_variance
 
 LEVELS = [10.0, 7.5, 5.0, 2.5, 0.0, -2.5, -5.0, -7.5, -10.0]
@@ -43,7 +43,7 @@ def main() -> None:
     checkpoint = args.run / "checkpoints" / args.checkpoint
     if not (args.run / "config.yaml").is_file() or not checkpoint.is_file():
         parser.error(f"{args.run}: not a run folder (needs config.yaml and checkpoints/{args.checkpoint})")
-    net, _ = load_network(checkpoint)
+    net = load_model(checkpoint).net
     cfg = OmegaConf.load(args.run / "config.yaml")
     with open_dict(cfg):
         cfg.run_dir, cfg.data.split_dir, cfg.data.max_eval_subjects = str(args.run), None, args.scans

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
 from hetero_qc.config import compose_train
-from hetero_qc.inference import load_network, predict
+from hetero_qc.inference import load_model, predict
 from hetero_qc.paths import CONFIG_DIR
 from hetero_qc.train import run
 
@@ -53,8 +53,9 @@ def test_overfit_drives_loss_down_and_checkpoint_loads(tmp_path):
     assert {"val/nll", "val/psnr_recon", "val/psnr_input", "val/ssim_recon",
             "val/spearman_sigma_abs_error"} <= set(metrics.columns)
     assert {"val/max_abs_error", "val/max_abs_error_input"} <= set(metrics.columns)
-    net, hparams = load_network(tmp_path / "checkpoints" / "last.ckpt")
-    out = predict(net, torch.rand(1, 1, 32, 40, 32), (16, 16, 16))
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert not model.multitask and model.roi_size is None and model.global_step == 80
+    out = predict(model.net, torch.rand(1, 1, 32, 40, 32), (16, 16, 16))
     assert out.mean.shape == (1, 1, 32, 40, 32) and torch.isfinite(out.log_var).all()
 
 
@@ -72,11 +73,11 @@ def test_foreign_or_tampered_checkpoints_are_refused(tmp_path):
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(ValueError, match="not a hetero_qc checkpoint"):
-        load_network(foreign)
+        load_model(foreign)
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ValueError, match="not a loadable checkpoint"):
-        load_network(garbage)
+        load_model(garbage)
 
 
 class SaveWeights(Callback):

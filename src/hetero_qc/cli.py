@@ -109,8 +109,8 @@ def _ship(args: argparse.Namespace) -> None:
     from hetero_qc.qc.calibrate import ship
 
     model = trained(args.profile, "multitask", args.max_subjects)
-    cutoffs = ship(model, Path(args.out), model.checkpoint.parent.parent)
-    print(f"Shipped {model.checkpoint} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
+    cutoffs = ship(model, Path(args.out), model.model.path.parent.parent)
+    print(f"Shipped {model.model.path} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}, blur={cutoffs.blur:.3f}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,6 +12,7 @@ from monai.inferers import sliding_window_inference
 from torch import Tensor, nn
 
 import hetero_qc
+from hetero_qc.data import Preprocessing
 from hetero_qc.models.networks import (
     MultiTaskNet,
     NetOutput,
@@ -53,7 +56,7 @@ def predict(
     return split_channels(stacked.float(), isinstance(net, MultiTaskNet))
 
 
-def inference_window(net: nn.Module, hparams: dict) -> tuple[int, int, int] | None:
+def inference_window(net: nn.Module, roi_size: tuple[int, int, int]) -> tuple[int, int, int] | None:
     """The window a trained network predicts in: the multi-task network's validation window
     (``roi_size``, 80^3 in ``multitask_cpu``), else ``None`` (the whole volume as one window).
 
@@ -64,19 +67,29 @@ def inference_window(net: nn.Module, hparams: dict) -> tuple[int, int, int] | No
     reconstruction network's sigma follows the error on whole volumes (Fig 3), so it keeps the
     cheaper path.
     """
-    return tuple(hparams["roi_size"]) if isinstance(net, MultiTaskNet) else None
+    return tuple(roi_size) if isinstance(net, MultiTaskNet) else None
 
 
-def sigma(log_var: Tensor) -> Tensor:
-    """Standard deviation from a log-variance."""
-    return torch.exp(0.5 * log_var)
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained network and what its checkpoint says about it, instantiated once, here."""
+
+    net: nn.Module  # in eval mode
+    path: Path
+    global_step: int
+    roi_size: tuple[int, int, int] | None  # the window it predicts in (inference_window)
+    preprocessing: Preprocessing | None  # how its scans were prepared; None in checkpoints that lack it
+    corruption: Callable  # its training corruption (a CorruptionPipeline)
+    val_corruption: Callable  # its validation corruption
+
+    @property
+    def multitask(self) -> bool:
+        """Whether it also segments the cortex (and gives sigma_s)."""
+        return isinstance(self.net, MultiTaskNet)
 
 
-def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a trained network from a Lightning checkpoint without unpickling arbitrary objects.
-
-    Returns:
-        The network in eval mode and the checkpoint's hyper-parameters (plain dicts).
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> TrainedModel:
+    """Load a trained model from a Lightning checkpoint without unpickling arbitrary objects.
 
     Raises:
         ValueError: if the file is not a hetero_qc checkpoint, is of another format version, or its
@@ -100,4 +113,12 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
         net.load_state_dict(state)
     except RuntimeError as error:
         raise ValueError(f"{path}: weights do not fit the network it describes ({str(error)[:160]})") from None
-    return net.eval(), hparams
+    preprocessing = hparams.get("preprocessing")
+    return TrainedModel(net.eval(), path, int(checkpoint.get("global_step", 0)), inference_window(net, hparams["roi_size"]),
+                        None if preprocessing is None else instantiate(preprocessing),
+                        instantiate(hparams["corruption"]), instantiate(hparams["val_corruption"]))
+
+
+def sigma(log_var: Tensor) -> Tensor:
+    """Standard deviation from a log-variance."""
+    return torch.exp(0.5 * log_var)

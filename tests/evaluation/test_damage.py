@@ -1,5 +1,7 @@
 """The damage evaluation: its table from a (tiny, untrained) network, and its summary on a hand-made table."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from hetero_qc.corruption import RandomMotion, RandomPartialNoise, RandomRicianN
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise
 from hetero_qc.evaluation.experiment import Trained
+from hetero_qc.inference import TrainedModel
 from hetero_qc.models.networks import MultiTaskNet
 from hetero_qc.models.unet import UNetConfig
 from hetero_qc.qc.verdict import EXCLUDE, OK, Cutoffs
@@ -24,7 +27,7 @@ def phantom_scan(seed: int) -> Scan:
 def test_damage_table_scores_every_copy_against_its_clean_scan():
     torch.manual_seed(0)
     net = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)))
-    model = Trained(net, None, [], [], None, {})
+    model = Trained(TrainedModel(net.eval(), Path("tiny.ckpt"), 0, None, None, None, None), [], [])
     variants = {"noise": {"severe": RandomRicianNoise(snr_db=-5.0)},
                 "motion": {"moderate": RandomMotion(degrees=5.0, translation=5.0)},
                 "partial_noise": {"outside_brain": RandomPartialNoise(snr_db=-5.0, region="outside_mask")}}

@@ -3,17 +3,19 @@
 import json
 
 from hetero_qc.cli import main
-from hetero_qc.inference import load_network
-from hetero_qc.paths import DATA_DIR, REPO_ROOT
+from hetero_qc.data import Preprocessing
+from hetero_qc.inference import load_model
+from hetero_qc.paths import DATA_DIR, MODEL_DIR
 from hetero_qc.qc.verdict import Cutoffs
 
-MODEL = REPO_ROOT / "models" / "default" / "model.ckpt"
+MODEL = MODEL_DIR / "model.ckpt"
 
 
 def test_shipped_model_is_small_loadable_and_calibrated():
     assert MODEL.stat().st_size < 30 * 2**20
-    net, hparams = load_network(MODEL)
-    assert type(net).__name__ == "MultiTaskNet" and "preprocessing" in hparams
+    model = load_model(MODEL)
+    assert model.multitask and isinstance(model.preprocessing, Preprocessing) and model.roi_size == (80, 80, 80)
+    assert model.global_step > 0
     cutoffs = Cutoffs.load(MODEL.parent / "cutoffs.json")
     assert 0 < cutoffs.sigma_r < 1 and 0 < cutoffs.sigma_s and 0 < cutoffs.blur < 1
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from scipy import stats
 
 from hetero_qc.config import compose_config, instantiate_levels
@@ -39,7 +38,7 @@ def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ())
     cfg = compose_config("damage", overrides)
     variants = instantiate_levels(cfg.artefacts)
     if cfg.training_mix and model is not None:
-        variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: instantiate(model.hparams["corruption"])}
+        variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: model.model.corruption}
     return variants
 
 

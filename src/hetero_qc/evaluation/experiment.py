@@ -19,18 +19,24 @@ from torch import nn
 from hetero_qc.atomic import write_atomic
 from hetero_qc.data import Scan
 from hetero_qc.evaluation.runs import config_key, experiment_name, profiles, trained_checkpoint
-from hetero_qc.inference import inference_window, load_network
+from hetero_qc.inference import TrainedModel, load_model
 
 
 class Trained(NamedTuple):
-    """A trained network with what the experiments need to run it."""
+    """A trained model with the validation and test scans of its split."""
 
-    net: nn.Module
-    roi_size: tuple[int, int, int] | None  # inference window (inference_window); None: the whole volume
+    model: TrainedModel
     test_scans: list[Scan]
     val_scans: list[Scan]
-    checkpoint: Path
-    hparams: dict
+
+    @property
+    def net(self) -> nn.Module:
+        return self.model.net
+
+    @property
+    def roi_size(self) -> tuple[int, int, int] | None:
+        """The inference window (:func:`~hetero_qc.inference.inference_window`); None: the whole volume."""
+        return self.model.roi_size
 
 
 def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint: str | Path | None = None) -> Trained:
@@ -42,7 +48,7 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     """
     experiment = experiment_name(profile, kind)
     checkpoint = trained_checkpoint(experiment) if checkpoint is None else Path(checkpoint)
-    net, hparams = load_network(checkpoint)
+    model = load_model(checkpoint)
     _, cfg = config_key(experiment)
     with open_dict(cfg):
         cfg.run_dir = str(checkpoint.parent.parent)
@@ -51,8 +57,7 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     datamodule = instantiate(cfg.data)
     datamodule.setup("validate")  # only the validation and test scans are read, not the training ones
     datamodule.setup("test")
-    return Trained(net, inference_window(net, hparams), datamodule.scans["test"], datamodule.scans["val"],
-                   checkpoint, hparams)
+    return Trained(model, datamodule.scans["test"], datamodule.scans["val"])
 
 
 def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:

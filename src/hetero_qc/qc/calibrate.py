@@ -70,7 +70,7 @@ def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
     """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs, the validation
     scores, and the run's config and metrics into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = torch.load(model.checkpoint, map_location="cpu", weights_only=True)
+    checkpoint = torch.load(model.model.path, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
     write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))

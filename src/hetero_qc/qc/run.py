@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from hetero_qc.atomic import write_text
-from hetero_qc.inference import load_network
+from hetero_qc.inference import load_model
 from hetero_qc.paths import MODEL_DIR
 from hetero_qc.qc.inputs import expand_inputs
 from hetero_qc.qc.report import render
@@ -49,11 +49,11 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     """
     _writable(out_dir)
     target = _device(device)
-    net, hparams = load_network(model, map_location=target)
-    if "preprocessing" not in hparams or hparams["net"]["_target_"].split(".")[-1] != "MultiTaskNet":
+    trained = load_model(model, map_location=target)
+    if trained.preprocessing is None or not trained.multitask:
         raise ValueError(f"{model}: the QC tool needs a multi-task model trained with its preprocessing settings")
     cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json")
-    net.to(target)
+    trained.net.to(target)
     items = expand_inputs(inputs)
     scored, failures, seconds = [], [], {}
     for item in tqdm(items, desc="scoring", unit="scan", file=sys.stderr):
@@ -61,7 +61,7 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
             if item.problem:
                 raise ValueError(f"{item.path}: {item.problem}")
             start = time.perf_counter()
-            scored.append(score_file(net, hparams, cutoffs, item.name, item.path, out_dir, target))
+            scored.append(score_file(trained, cutoffs, item.name, item.path, out_dir, target))
             seconds[item.name] = round(time.perf_counter() - start, 2)
         except ValueError as error:
             failures.append(str(error))

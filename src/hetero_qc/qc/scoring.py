@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchio as tio
-from hydra.utils import instantiate
-from torch import Tensor, nn
+from torch import Tensor
 
-from hetero_qc.data import Preprocessing, Scan, ScanRecord, preprocess
+from hetero_qc.data import Scan, ScanRecord, preprocess
 from hetero_qc.data.nifti import load_volume, save_volume
-from hetero_qc.inference import inference_window, predict, sigma
+from hetero_qc.inference import TrainedModel, predict, sigma
 from hetero_qc.metrics import scan_sigma_r, scan_sigma_s
 from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.verdict import Cutoffs, ScanScores
@@ -104,7 +103,7 @@ def _to_native(volume: Tensor, scan: Scan, reference: tio.ScalarImage, label: bo
     return tio.Resample(reference)(image).data[0].numpy()
 
 
-def score_file(net: nn.Module, hparams: dict, cutoffs: Cutoffs, name: str, path: Path, out_dir: Path,
+def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, out_dir: Path,
                device: torch.device) -> ScoredScan:
     """Score ``path`` and write its maps into ``out_dir`` (atomically, one file per map).
 
@@ -113,9 +112,8 @@ def score_file(net: nn.Module, hparams: dict, cutoffs: Cutoffs, name: str, path:
     """
     data, affine, spacing = load_volume(path)
     check_geometry(path, data.shape, spacing)
-    settings: Preprocessing = instantiate(hparams["preprocessing"])
-    scan = preprocess(ScanRecord(name, path), settings)
-    out = predict(net, scan.image[None].to(device), inference_window(net, hparams))
+    scan = preprocess(ScanRecord(name, path), model.preprocessing)
+    out = predict(model.net, scan.image[None].to(device), model.roi_size)
     out = NetOutput(*(t.float().cpu() for t in out))
     scores = scan_scores(scan.image[None], scan, out, cutoffs.sharpness)
     reference = tio.ScalarImage(tensor=data[None], affine=affine)
