@@ -42,7 +42,7 @@ bench: install ## Time our artefacts against TorchIO's -> results/bench/corrupti
 bench-train: install ## Lightning step vs a bare PyTorch loop, inference per volume -> results/bench/train.json
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc bench train
 
-model: install ## Train (or reuse) multitask_cpu, calibrate cut-offs, export to models/default/
+model: install ## Train (or reuse) multitask_cpu, calibrate cut-offs, export to src/hetero_qc/shipped/
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE)
 
 LONG := outputs/multitask_long

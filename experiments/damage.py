@@ -12,7 +12,7 @@ The verdicts use the cut-offs shipped beside the checkpoint (``cutoffs.json``); 
 them (a run's ``last.ckpt``) is calibrated on the validation split first, with the same corruptions,
 and those cut-offs are written beside the results.
 
-    python experiments/damage.py [--checkpoint models/default/model.ckpt] [--profile cpu] [OVERRIDE ...]
+    python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu] [OVERRIDE ...]
 """
 
 from __future__ import annotations

@@ -96,11 +96,31 @@ def _demo(args: argparse.Namespace) -> None:
     print(corruption_demo(Path(args.data), Path(args.out), seed=args.seed))
 
 
+BIDS_LEVELS = ("participant", "group")
+
+
 def _qc(args: argparse.Namespace) -> int:
+    """Plain files (``INPUT... --out OUT``), or the BIDS App form (``BIDS_DIR OUT_DIR participant|group``)."""
+    from hetero_qc.qc.bids import group, participant
     from hetero_qc.qc.run import run_qc
 
-    status = run_qc(args.inputs, Path(args.out), Path(args.model), args.device)
-    print(f"Report: {Path(args.out) / 'report.html'}")
+    bids_form = args.out is None and len(args.inputs) == 3 and args.inputs[2] in BIDS_LEVELS
+    if not bids_form:
+        if args.out is None:
+            raise ValueError("--out OUT is needed, or the BIDS App form: hetero-qc qc BIDS_DIR OUT_DIR participant|group")
+        if args.participant_label or args.session_id:
+            raise ValueError("--participant-label and --session-id need the BIDS App form: "
+                             "hetero-qc qc BIDS_DIR OUT_DIR participant")
+        status = run_qc(args.inputs, Path(args.out), Path(args.model), args.device)
+        print(f"Report: {Path(args.out) / 'report.html'}")
+        return status
+    bids_dir, out_dir, level = Path(args.inputs[0]), Path(args.inputs[1]), args.inputs[2]
+    if level == "group":
+        status = group(out_dir)
+        print(f"Group table: {out_dir / 'group_T1w.tsv'}; report: {out_dir / 'report.html'}")
+        return status
+    status = participant(bids_dir, out_dir, Path(args.model), args.participant_label, args.session_id, args.device)
+    print(f"Derivatives: {out_dir}; then `hetero-qc qc {bids_dir} {out_dir} group` for the group table and report")
     return status
 
 
@@ -162,10 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
         hydra_command = commands.add_parser(name, help=text, add_help=False)
         hydra_command.add_argument("overrides", nargs="*", help="Hydra overrides; --help shows Hydra's help")
 
-    qc = commands.add_parser("qc", help="score T1 scans: maps, qc.csv, qc.json and report.html",
-                             description="Score NIfTI T1 scans with a trained multi-task model.")
+    qc = commands.add_parser(
+        "qc", help="score T1 scans: maps, verdicts and an HTML report (plain files, or a BIDS App)",
+        usage="%(prog)s INPUT [INPUT ...] --out OUT [options]\n"
+              "       %(prog)s BIDS_DIR OUT_DIR {participant,group} [--participant-label L ...] [--session-id S ...]",
+        description="Score NIfTI T1 scans with a trained multi-task model. Plain files: maps, qc.csv, qc.json and "
+                    "report.html in OUT. BIDS App: 'participant' writes BIDS derivatives (maps, a JSON sidecar and "
+                    "a report per scan) in OUT_DIR; 'group' then writes group_T1w.tsv and report.html there.")
     qc.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI files, folders or BIDS datasets")
-    qc.add_argument("--out", required=True, help="output folder")
+    qc.add_argument("--out", default=None, help="output folder of the plain-files form")
+    qc.add_argument("--participant-label", nargs="+", default=None, metavar="LABEL",
+                    help="BIDS App form: only these participants (01 or sub-01)")
+    qc.add_argument("--session-id", nargs="+", default=None, metavar="LABEL",
+                    help="BIDS App form: only these sessions (a or ses-a)")
     qc.add_argument("--model", default=str(MODEL_DIR / "model.ckpt"),
                     help="model checkpoint, with cutoffs.json beside it (default: the shipped model)")
     qc.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -64,12 +64,38 @@ def test_bad_images_raise_naming_the_file(tmp_path, bad, message):
         preprocess(record, Preprocessing())
 
 
-def test_bids_source_groups_sessions(tmp_path):
+def write_bids(root, names: list[str]) -> None:
+    """A BIDS dataset of phantom scans at ``names`` (paths relative to ``root``)."""
     phantom = make_phantom(16)[0, 0].numpy()
-    write_scan(tmp_path / "sub-01" / "ses-a" / "anat" / "sub-01_ses-a_T1w.nii.gz", phantom)
-    write_scan(tmp_path / "sub-01" / "ses-b" / "anat" / "sub-01_ses-b_T1w.nii.gz", phantom)
-    write_scan(tmp_path / "sub-02" / "anat" / "sub-02_T1w.nii", phantom)
-    assert [r.subject for r in BidsSource(tmp_path).records()] == ["sub-01", "sub-01", "sub-02"]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text('{"Name": "phantoms", "BIDSVersion": "1.9.0"}')
+    for name in names:
+        write_scan(root / name, phantom)
+
+
+def test_bids_source_groups_sessions_and_skips_what_is_not_a_raw_t1w(tmp_path):
+    write_bids(tmp_path, ["sub-01/ses-a/anat/sub-01_ses-a_run-1_T1w.nii.gz", "sub-01/ses-a/anat/sub-01_ses-a_run-2_T1w.nii.gz",
+                          "sub-01/ses-b/anat/sub-01_ses-b_acq-mprage_T1w.nii.gz", "sub-02/anat/sub-02_T1w.nii",
+                          "sub-02/anat/sub-02_T2w.nii.gz", "derivatives/x/sub-01/anat/sub-01_desc-brain_T1w.nii.gz",
+                          "sub-02/anat/notes_T1w.nii.gz"])
+    assert [r.subject for r in BidsSource(tmp_path).records()] == ["sub-01", "sub-01", "sub-01", "sub-02"]
+    assert [p.name for p in BidsSource(tmp_path, participants=["sub-01"], sessions=["a"]).images()] == [
+        "sub-01_ses-a_run-1_T1w.nii.gz", "sub-01_ses-a_run-2_T1w.nii.gz"]
+
+
+@pytest.mark.parametrize("kwargs, message", [({"participants": ["03"]}, "no participant 03.*has 01, 02"),
+                                             ({"sessions": ["c"]}, "no session c"),
+                                             ({"participants": ["02"], "sessions": ["a"]}, "no T1w scan.*among")])
+def test_bids_source_names_what_it_cannot_find(tmp_path, kwargs, message):
+    write_bids(tmp_path, ["sub-01/ses-a/anat/sub-01_ses-a_T1w.nii.gz", "sub-02/ses-b/anat/sub-02_ses-b_T1w.nii.gz"])
+    with pytest.raises(ValueError, match=message):
+        BidsSource(tmp_path, **kwargs).images()
+
+
+def test_a_folder_without_dataset_description_is_not_bids(tmp_path):
+    write_scan(tmp_path / "sub-01" / "anat" / "sub-01_T1w.nii.gz", make_phantom(16)[0, 0].numpy())
+    with pytest.raises(ValueError, match="not a BIDS dataset"):
+        BidsSource(tmp_path).images()
 
 
 def test_embedded_ixi_scan_preprocesses_with_cortex():

@@ -4,7 +4,6 @@ test_shipped_model when present), with every kind of bad input."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 
 import nibabel as nib
@@ -25,33 +24,8 @@ from hetero_qc.qc.verdict import (
     ScanScores,
     youden_threshold,
 )
-from hetero_qc.train import run
 from tests.conftest import make_phantom
-from tests.test_train import config
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    run(config(folder, "multitask_cpu", ["trainer.max_steps=2", "test=false"]))
-    checkpoint = folder / "checkpoints" / "last.ckpt"
-    Cutoffs(0.05, 0.5, 1.0, (0.0, 0.0, 0.0), "test").save(checkpoint.parent / "cutoffs.json")
-    return checkpoint
-
-
-def write(path, data, zooms=(2.0, 2.0, 2.0), affine=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    affine = np.diag([*zooms, 1.0]) if affine is None else affine
-    nib.save(nib.Nifti1Image(np.asarray(data, np.float32), affine), path)
-    return path
-
-
-def head(n=40):
-    return make_phantom(n)[0, 0].numpy() * 900
-
-
-def digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+from tests.qc.conftest import digest, head, write
 
 
 def test_scores_good_scans_of_any_orientation_and_reports(model, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The model shipped in models/default (`make model`): small enough for git, loadable, calibrated, scoring."""
+"""The model shipped in src/hetero_qc/shipped (`make model`): small enough for git, loadable, calibrated, scoring."""
 
 import json
 

@@ -87,22 +87,54 @@ class FolderSource:
 
 
 class BidsSource:
-    """T1w scans of a BIDS dataset: ``sub-*/[ses-*/]anat/*_T1w.nii[.gz]``; the subject id is ``sub-X``
-    (sessions of one subject share it, so the split never separates them)."""
+    """T1w scans of a BIDS dataset, as pybids reads it (``BIDSLayout`` with validation): files whose
+    names are not valid BIDS, and ``derivatives/``, ``sourcedata/`` and ``code/``, are skipped;
+    sessions, runs and ``acq-`` entities are kept in the file names. The subject id is ``sub-X``
+    (sessions of one subject share it, so the split never separates them).
 
-    def __init__(self, root: str | Path) -> None:
+    Args:
+        participants: only these participant labels (with or without ``sub-``); None: all.
+        sessions: only these session labels (with or without ``ses-``); None: all.
+    """
+
+    def __init__(self, root: str | Path, participants: list[str] | None = None,
+                 sessions: list[str] | None = None) -> None:
         self.root = Path(root)
+        self.participants = None if participants is None else [p.removeprefix("sub-") for p in participants]
+        self.sessions = None if sessions is None else [s.removeprefix("ses-") for s in sessions]
 
-    def records(self) -> list[ScanRecord]:
+    def images(self) -> list[Path]:
+        """The T1w images, sorted.
+
+        Raises:
+            ValueError: for a folder that is not a BIDS dataset, an unknown participant or session
+                label, or no T1w scan among those asked for.
+        """
+        from bids import BIDSLayout  # imported late: pybids is slow to import
+        from bids.exceptions import BIDSValidationError
+
         if not self.root.is_dir():
             raise ValueError(f"BIDS folder {self.root} does not exist or is not a folder")
-        images = sorted(
-            p for pattern in ("sub-*/anat/*_T1w.nii*", "sub-*/ses-*/anat/*_T1w.nii*")
-            for p in self.root.glob(pattern) if p.name.endswith(NIFTI_SUFFIXES)
-        )
-        if not images:
-            raise ValueError(f"no sub-*/[ses-*/]anat/*_T1w.nii[.gz] under {self.root}")
-        return [ScanRecord(p.relative_to(self.root).parts[0], p) for p in images]
+        try:
+            layout = BIDSLayout(self.root, validate=True)
+        except (BIDSValidationError, ValueError) as error:
+            raise ValueError(f"{self.root}: not a BIDS dataset ({str(error).splitlines()[0][:160]})") from None
+        for asked, known, entity in ((self.participants, layout.get_subjects(), "participant"),
+                                     (self.sessions, layout.get_sessions(), "session")):
+            unknown = sorted(set(asked or ()) - set(known))
+            if unknown:
+                raise ValueError(f"{self.root}: no {entity} {', '.join(unknown)} in this dataset "
+                                 f"(it has {', '.join(sorted(known)) or 'none'})")
+        filters = {"subject": self.participants, "session": self.sessions}
+        files = layout.get(suffix="T1w", datatype="anat", extension=list(NIFTI_SUFFIXES), return_type="filename",
+                           **{k: v for k, v in filters.items() if v is not None})
+        if not files:
+            raise ValueError(f"{self.root}: no T1w scan (sub-*/[ses-*/]anat/*_T1w.nii[.gz]) "
+                             f"{'among those asked for ' if self.participants or self.sessions else ''}in this dataset")
+        return sorted(Path(f) for f in files)
+
+    def records(self) -> list[ScanRecord]:
+        return [ScanRecord(p.relative_to(self.root).parts[0], p) for p in self.images()]
 
 
 class MniSource:

@@ -63,7 +63,9 @@ def render(scans: list[ScoredScan], failures: list[str], cutoffs: Cutoffs, model
         for s in scans)
     failed = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
     cards = "".join(f"<h3>{html.escape(s.name)} — <span style='color:{COLOURS[s.verdict]}'>{html.escape(s.verdict)}"
-                    f"</span></h3><img src='{mosaic(s)}'>" for s in scans)
+                    f"</span></h3>" + (f"<img src='{mosaic(s)}'>" if s.slices is not None else
+                                       f"<a href='{html.escape(str(s.files['report']))}'>its report</a>")
+                    for s in scans)
     strip = f"<img src='{strip_plot(scans, cutoffs)}'>" if scans else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>hetero_qc report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}

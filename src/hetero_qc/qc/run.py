@@ -6,19 +6,21 @@ import json
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from hetero_qc.atomic import write_text
-from hetero_qc.inference import load_model
+from hetero_qc.inference import TrainedModel, load_model
 from hetero_qc.paths import MODEL_DIR
 from hetero_qc.qc.inputs import expand_inputs
 from hetero_qc.qc.report import render
-from hetero_qc.qc.scoring import score_file
+from hetero_qc.qc.scoring import MAPS, ScoredScan, flat_map_paths, score_file
 from hetero_qc.qc.verdict import Cutoffs
 
 DEFAULT_MODEL = MODEL_DIR / "model.ckpt"
@@ -32,7 +34,7 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _writable(folder: Path) -> None:
+def writable_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
@@ -41,36 +43,70 @@ def _writable(folder: Path) -> None:
         raise ValueError(f"{folder}: cannot write the output folder ({error.strerror})") from None
 
 
-def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto") -> int:
-    """Score ``inputs``; returns 0 when every scan was scored, 1 when some failed.
+def load_qc_model(model: Path, device: str) -> tuple[TrainedModel, Cutoffs, torch.device]:
+    """The multi-task model at ``model`` on ``device``, with the verdict cut-offs beside it.
 
     Raises:
-        ValueError: for problems that stop the whole run (model, cut-offs, output folder, device).
+        ValueError: for a checkpoint the QC tool cannot use, missing cut-offs or an absent device.
     """
-    _writable(out_dir)
     target = _device(device)
     trained = load_model(model, map_location=target)
     if trained.preprocessing is None or not trained.multitask:
         raise ValueError(f"{model}: the QC tool needs a multi-task model trained with its preprocessing settings")
     cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json")
     trained.net.to(target)
-    items = expand_inputs(inputs)
+    return trained, cutoffs, target
+
+
+class Job(NamedTuple):
+    """One scan to score: its name, its file, where its maps go, or why it cannot be scored."""
+
+    name: str
+    path: Path
+    map_paths: dict[str, Path]
+    problem: str | None = None
+
+
+def score_all(jobs: list[Job], model: TrainedModel, cutoffs: Cutoffs, device: torch.device
+              ) -> tuple[list[ScoredScan], list[str], dict[str, float]]:
+    """Score every job behind one progress bar (on a terminal only); a scan that fails is reported on
+    its own line, above the bar, and the others go on. Warnings print the same way.
+
+    Returns:
+        The scored scans, the one-line errors of the failed ones, and the seconds each scan took.
+    """
     scored, failures, seconds = [], [], {}
-    for item in tqdm(items, desc="scoring", unit="scan", file=sys.stderr):
-        try:
-            if item.problem:
-                raise ValueError(f"{item.path}: {item.problem}")
-            start = time.perf_counter()
-            scored.append(score_file(trained, cutoffs, item.name, item.path, out_dir, target))
-            seconds[item.name] = round(time.perf_counter() - start, 2)
-        except ValueError as error:
-            failures.append(str(error))
-            tqdm.write(f"hetero-qc: {error}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, *args, **kwargs: tqdm.write(
+            f"hetero-qc: warning: {category.__name__}: {message}", file=sys.stderr)
+        for job in tqdm(jobs, desc="scoring", unit="scan", file=sys.stderr, disable=None):
+            try:
+                if job.problem:
+                    raise ValueError(f"{job.path}: {job.problem}")
+                start = time.perf_counter()
+                scored.append(score_file(model, cutoffs, job.name, job.path, job.map_paths, device))
+                seconds[job.name] = round(time.perf_counter() - start, 2)
+            except ValueError as error:
+                failures.append(str(error))
+                tqdm.write(f"hetero-qc: {error}", file=sys.stderr)
+    return scored, failures, seconds
+
+
+def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto") -> int:
+    """Score ``inputs`` (files, folders, BIDS datasets) into the flat layout of ``out_dir``; returns 0
+    when every scan was scored, 1 when some failed.
+
+    Raises:
+        ValueError: for problems that stop the whole run (model, cut-offs, output folder, device).
+    """
+    writable_folder(out_dir)
+    trained, cutoffs, target = load_qc_model(model, device)
+    jobs = [Job(item.name, item.path, flat_map_paths(out_dir, item.name), item.problem) for item in expand_inputs(inputs)]
+    scored, failures, seconds = score_all(jobs, trained, cutoffs, target)
     rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "seconds": seconds[s.name],
              **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
     columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "predicted_error", "seconds"]
-    write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in
-                                                                      ("recon", "sigma", "cgm", "sigma_seg")]).to_csv(index=False))
+    write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in MAPS]).to_csv(index=False))
     write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
                                                  "scans": rows, "failures": failures}, indent=1))
     write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))

@@ -32,7 +32,7 @@ class ScoredScan:
     scores: ScanScores
     verdict: str
     files: dict[str, Path]
-    slices: dict[str, np.ndarray]
+    slices: dict[str, np.ndarray] | None = None  # None: read back from a BIDS sidecar (group level)
 
 
 def check_geometry(path: Path, shape: tuple[int, ...], spacing: tuple[float, ...]) -> None:
@@ -103,9 +103,14 @@ def _to_native(volume: Tensor, scan: Scan, reference: tio.ScalarImage, label: bo
     return tio.Resample(reference)(image).data[0].numpy()
 
 
-def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, out_dir: Path,
+def flat_map_paths(out_dir: Path, name: str) -> dict[str, Path]:
+    """Where the plain-files mode writes a scan's maps: ``out_dir/{name}_{map}.nii.gz``."""
+    return {key: out_dir / f"{name}_{key}.nii.gz" for key in MAPS}
+
+
+def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, map_paths: dict[str, Path],
                device: torch.device) -> ScoredScan:
-    """Score ``path`` and write its maps into ``out_dir`` (atomically, one file per map).
+    """Score ``path`` and write its maps (each of :data:`MAPS`) to ``map_paths`` (atomically).
 
     Raises:
         ValueError: naming the file, for input the tool cannot score or an output it cannot write.
@@ -119,11 +124,10 @@ def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, out
     reference = tio.ScalarImage(tensor=data[None], affine=affine)
     maps = {"recon": out.mean, "sigma": sigma(out.log_var), "cgm": out.seg_logits.softmax(1)[:, 1:],
             "sigma_seg": sigma(out.seg_log_var)}
-    files = {}
     for key, volume in maps.items():
-        files[key] = out_dir / f"{name}_{key}.nii.gz"
-        save_volume(_to_native(volume, scan, reference), affine, files[key])
+        map_paths[key].parent.mkdir(parents=True, exist_ok=True)
+        save_volume(_to_native(volume, scan, reference), affine, map_paths[key])
     middle = scan.image.shape[1] // 2
     slices = {"input": scan.image[0, middle].numpy(), "sigma": maps["sigma"][0, 0, middle].numpy(),
               "cgm": maps["cgm"][0, 0, middle].numpy(), "sigma_seg": maps["sigma_seg"][0, 0, middle].numpy()}
-    return ScoredScan(name, scores, cutoffs.verdict(scores), files, slices)
+    return ScoredScan(name, scores, cutoffs.verdict(scores), dict(map_paths), slices)
