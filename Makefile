@@ -12,7 +12,7 @@ FAST_MALLOC := GLIBC_TUNABLES=glibc.malloc.mmap_threshold=2147483647:glibc.mallo
 PROFILE ?= cpu
 RUN := $(FAST_MALLOC) $(VENV)/bin/python
 .PHONY: help install test demo corruption-demo bench bench-train model train-long record-long reproduce-fig3 reproduce-fig4 \
-	reproduce-fig5 reproduce-fig8 reproduce-damage reproduce-calibration reproduce-all clean
+	reproduce-fig5 reproduce-fig8 reproduce-damage reproduce-sites reproduce-calibration reproduce-all clean
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ reproduce-fig8: install ## Fig 8: partial noise raises sigma_r, not sigma_s -> r
 
 reproduce-damage: install ## sigma_r/sigma_s against the damage done, verdicts -> results/damage/ (CHECKPOINT=, default: shipped)
 	$(RUN) experiments/damage.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+
+reproduce-sites: install ## Other sites and scanners (../shared/data/other-sites, read in place) -> results/sites/
+	$(RUN) experiments/sites.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
 
 reproduce-calibration: install ## Beyond the paper: sparsification, UCE, coverage, sigma scaling -> results/calibration/
 	$(RUN) experiments/calibration.py --profile $(PROFILE)

@@ -53,6 +53,9 @@ def test_damage_variants_compose_the_config_with_overrides():
     assert variants["noise"]["severe"].snr_db == (-7.0, -7.0)
     assert variants["partial_noise"]["cortex_box"].box == (0.6, 0.3, 0.55, 0.95, 0.7, 0.85)
     assert set(variants["motion"]) == {"mild", "moderate", "severe"}
+    quick = damage_variants(overrides=["levels=[moderate,cortex_box]", "training_mix=false"])
+    assert {a: list(levels) for a, levels in quick.items()} == {
+        a: ["moderate"] for a in ("motion", "ghosting", "spike", "bias_field", "noise")} | {"partial_noise": ["cortex_box"]}
 
 
 def hand_made() -> pd.DataFrame:

@@ -118,11 +118,26 @@ def test_context_heads_pool_the_whole_image_weighted_by_intensity():
 
 
 def test_context_and_sharpness_need_the_scaled_heads():
-    for option in ("context", "sharpness"):
+    for option, value in (("context", True), ("sharpness", True), ("anchor_variance", False)):
         with pytest.raises(ValueError, match="need local_scale"):
-            ReconstructionNet(TINY, **{option: True})
+            ReconstructionNet(TINY, **{option: value})
     net = MultiTaskNet(TINY, local_scale=True, context=True, sharpness=True)
     assert net(torch.rand(1, 1, 16, 16, 16)).log_var.shape == (1, 1, 16, 16, 16)
+
+
+@pytest.mark.parametrize("anchor", [True, False])
+def test_unanchored_variance_is_the_heads_own(anchor):
+    # With the heads' outputs zeroed (f = g = 0), the anchored log-variance is the input's log s^2,
+    # the unanchored one is 0 whatever the input.
+    net = ReconstructionNet(TINY, local_scale=True, sharpness=True, anchor_variance=anchor)
+    with torch.no_grad():
+        net.head.mlp[2].weight.zero_()
+        net.head.mlp[2].bias.zero_()
+    x = torch.rand(1, 1, 16, 16, 16) * 0.5
+    for image in (x, 0.1 * x):
+        log_var = net(image).log_var
+        expected = (local_variance(image) + net.SCALE_EPS).log() if anchor else torch.zeros_like(log_var)
+        torch.testing.assert_close(log_var, soft_clamp(expected, *net.log_var_bounds), rtol=0, atol=1e-5)
 
 
 def test_sharpness_rises_with_noise_and_falls_with_blur():

@@ -33,10 +33,14 @@ Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(i
 
 
 def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ()) -> Variants:
-    """The corruptions of ``conf/damage.yaml`` (with Hydra ``overrides``), instantiated; with
-    ``training_mix: true`` and a ``model``, also that model's own training corruption."""
+    """The corruptions of ``conf/damage.yaml`` (with Hydra ``overrides``), instantiated, only those
+    of ``levels`` when it is set; with ``training_mix: true`` and a ``model``, also that model's own
+    training corruption."""
     cfg = compose_config("damage", overrides)
     variants = instantiate_levels(cfg.artefacts)
+    if cfg.levels is not None:
+        variants = {a: {s: t for s, t in levels.items() if s in cfg.levels} for a, levels in variants.items()}
+        variants = {a: levels for a, levels in variants.items() if levels}
     if cfg.training_mix and model is not None:
         variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: model.model.corruption}
     return variants

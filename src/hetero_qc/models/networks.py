@@ -138,6 +138,10 @@ class ReconstructionNet(nn.Module):
             neighbour differences against the local variance (:func:`local_gradient_energy`), which
             rises with noise and falls with blur. The instance-normalised features and ``log s^2``
             show blur only as a lower scale, that is as a cleaner image.
+        anchor_variance: with ``local_scale``, ``log_var = g + log s^2`` (True) or ``log_var = g``
+            (False; ``log s^2`` is still an input of the heads). Anchored, sigma is an edge map: in
+            the long recipe at step 550, sigma / s was 0.56 on clean and 0.57-0.58 on moderately
+            moved validation scans, so sigma fell with the blur (by 9-13%) while the error rose 2.5-3x.
 
     ``context`` and ``sharpness`` need ``local_scale``; both are off in the CPU recipes (400-step
     probes in REPRODUCTION.md, Fig 4: together they made sigma rise on motion when the training mix
@@ -151,10 +155,13 @@ class ReconstructionNet(nn.Module):
     SCALE_EPS = 1e-4  # floor of s^2: noise-free background keeps a small, finite scale
 
     def __init__(self, unet: UNetConfig, log_var_bounds: tuple[float, float] = (-10.0, 2.0),
-                 local_scale: bool = False, context: bool = False, sharpness: bool = False) -> None:
+                 local_scale: bool = False, context: bool = False, sharpness: bool = False,
+                 anchor_variance: bool = True) -> None:
         super().__init__()
-        if (context or sharpness) and not local_scale:
-            raise ValueError("context and sharpness need local_scale: they are inputs of the scaled heads")
+        if (context or sharpness or not anchor_variance) and not local_scale:
+            raise ValueError("context, sharpness and anchor_variance=False need local_scale: "
+                             "they are settings of the scaled heads")
+        self.anchor_variance = anchor_variance
         self.unet = unet
         self.log_var_bounds = check_bounds(log_var_bounds, "log_var_bounds")
         self.local_scale = local_scale
@@ -174,7 +181,8 @@ class ReconstructionNet(nn.Module):
                 log_energy = (local_gradient_energy(x) + self.SCALE_EPS).log()
                 statistics = torch.cat([log_scale2, log_energy - log_scale2], dim=1)
             f, g = self.head(raw, statistics, x.clamp(0, 1)).unbind(1)
-            residual, log_var = (f[:, None] * log_scale2.mul(0.5).exp(), g[:, None] + log_scale2)
+            residual = f[:, None] * log_scale2.mul(0.5).exp()
+            log_var = g[:, None] + log_scale2 if self.anchor_variance else g[:, None]
         return x.float() + residual, soft_clamp(log_var, *self.log_var_bounds)
 
     def forward(self, x: Tensor) -> NetOutput:
@@ -195,8 +203,9 @@ class MultiTaskNet(ReconstructionNet):
         local_scale: bool = False,
         context: bool = False,
         sharpness: bool = False,
+        anchor_variance: bool = True,
     ) -> None:
-        super().__init__(unet, log_var_bounds, local_scale, context, sharpness)
+        super().__init__(unet, log_var_bounds, local_scale, context, sharpness, anchor_variance)
         self.seg_log_var_bounds = check_bounds(seg_log_var_bounds, "seg_log_var_bounds")
         self.seg_decoder = drop_encoder(unet.build(out_channels=3))
 

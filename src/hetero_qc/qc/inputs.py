@@ -17,8 +17,8 @@ class Item(NamedTuple):
 
 
 def _is_bids(folder: Path) -> bool:
-    return (folder / "dataset_description.json").exists() or any(folder.glob("sub-*/anat")) or any(
-        folder.glob("sub-*/ses-*/anat"))
+    """A BIDS dataset has a ``dataset_description.json`` (other folders are searched for NIfTI files)."""
+    return (folder / "dataset_description.json").is_file()
 
 
 def expand_inputs(inputs: list[str]) -> list[Item]:

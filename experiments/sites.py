@@ -1,0 +1,109 @@
+"""Scans from other sites and scanners: does the model hold beyond IXI Hammersmith?
+
+Reads ``../shared/data/other-sites/`` in place (never copied: other licences; see its README): 23
+NiChart subjects with DLMUSE labels (2 mm) and four single scans from other scanners (1 mm, 1 x 1 x
+3 mm, 2 x 2 x 3 mm, one skull-stripped). Every one is a clean research scan, so every verdict but
+``ok`` is a false alarm. ``summary.json`` holds:
+
+- the share of these clean scans flagged, overall and per group;
+- the CGM Dice of the labelled subjects against that of the IXI test scans;
+- sigma_r and sigma_s quartiles beside the IXI test scans';
+- the damage evaluation (``conf/damage.yaml``, the same corruptions as on IXI) of the labelled
+  subjects, to show whether detection still works there.
+
+The last ``--held-out`` labelled subjects (default 3) are kept apart for a final check: reported on
+their own, left out of every pooled number, so that choices are not tuned on them.
+
+    python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [OVERRIDE ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from hetero_qc.data import FolderSource, preprocess
+from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise, verdicts
+from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
+from hetero_qc.paths import MODEL_DIR, REPO_ROOT
+from hetero_qc.qc.verdict import OK, Cutoffs
+
+OTHER_SITES = REPO_ROOT.parent / "shared" / "data" / "other-sites"
+
+
+def quartiles(values: pd.Series) -> list[float]:
+    return [float(v) for v in np.nanquantile(values.to_numpy(float), [0.25, 0.5, 0.75])]
+
+
+def clean_summary(table: pd.DataFrame) -> dict:
+    """Flag share, Dice and score quartiles of the clean rows of a damage table (with ``verdict``)."""
+    clean = table[table["variant"] == "clean"]
+    return {"n_scans": int(len(clean)), "flagged": float((clean["verdict"] != OK).mean()),
+            "verdicts": clean["verdict"].value_counts().to_dict(), "dice_mean": float(clean["dice"].mean()),
+            "sigma_r_quartiles": quartiles(clean["sigma_r"]), "sigma_s_quartiles": quartiles(clean["sigma_s"])}
+
+
+def plot(groups: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> plt.Figure:
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
+    names = list(groups)
+    for ax, (column, cut) in zip(axes, (("sigma_r", cutoffs.sigma_r), ("sigma_s", cutoffs.sigma_s), ("dice", None))):
+        data = [groups[n].loc[groups[n]["variant"] == "clean", column].dropna() for n in names]
+        ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=False)
+        for i, values in enumerate(data, start=1):
+            ax.plot(np.full(len(values), i), values, ".", color="k", alpha=0.5, ms=4)
+        if cut is not None:
+            ax.axhline(cut, color="k", ls="--", lw=0.8)
+        ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)
+        ax.set_title(f"{column} of clean scans" + (" (dashed: cut-off)" if cut is not None else ""))
+    figure.tight_layout()
+    return figure
+
+
+def main() -> None:
+    parser = figure_parser(__doc__, "results/sites")
+    parser.add_argument("--checkpoint", default=str(MODEL_DIR / "model.ckpt"),
+                        help="the model to evaluate, with cutoffs.json beside it (default: the shipped model)")
+    parser.add_argument("--data", default=str(OTHER_SITES), help=f"the other-sites folder (default {OTHER_SITES})")
+    parser.add_argument("--held-out", type=int, default=3, help="labelled subjects kept for a final check (the last N)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not (data / "nichart-demo23").is_dir():
+        parser.error(f"{data}: no nichart-demo23/ here; point --data at the other-sites folder (its README)")
+    cutoffs_file = Path(args.checkpoint).parent / "cutoffs.json"
+    if not cutoffs_file.exists():
+        parser.error(f"{cutoffs_file}: the checkpoint needs its verdict cut-offs beside it (hetero-qc ship-model)")
+    cutoffs = Cutoffs.load(cutoffs_file)
+    model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
+    settings = model.model.preprocessing
+    labelled = [preprocess(r, settings) for r in FolderSource(
+        data / "nichart-demo23", "t1/*_T1w.nii.gz", r"(?P<subject>.+)_T1w", "labels/{subject}_dlmuse.nii.gz").records()]
+    labelled.sort(key=lambda scan: int(scan.subject.removeprefix("Subj")))
+    tuning, held_out = labelled[: len(labelled) - args.held_out], labelled[len(labelled) - args.held_out:]
+    single = [preprocess(r, settings) for r in FolderSource(data / "single", "*.nii.gz", r"(?P<subject>.+)_T1w").records()]
+    variants = damage_variants(model, args.overrides)
+    tables = {"ixi_test": damage_table(model, model.test_scans, {}, cutoffs.sharpness),
+              "nichart": damage_table(model, tuning, variants, cutoffs.sharpness, seed=args.seed + 20_000),
+              "nichart_held_out": damage_table(model, held_out, {}, cutoffs.sharpness),
+              "single": damage_table(model, single, {}, cutoffs.sharpness)}
+    for name, table in tables.items():
+        table.insert(0, "group", name)
+        table["verdict"] = verdicts(table, cutoffs)
+    other = pd.concat([tables["nichart"], tables["single"]])
+    summary = {
+        "checkpoint": str(args.checkpoint), "data": str(data),
+        "flagged_other_sites": float((other.loc[other["variant"] == "clean", "verdict"] != OK).mean()),
+        "by_group": {name: clean_summary(table) for name, table in tables.items()},
+        "single_verdicts": tables["single"].set_index("subject")["verdict"].to_dict(),
+        "damage_nichart": summarise(tables["nichart"], cutoffs),
+    }
+    save_results(Path(args.out), "sites", plot(tables, cutoffs), pd.concat(tables.values()), summary)
+    print(pd.DataFrame({k: {f: v[f] for f in ("n_scans", "flagged", "dice_mean")} for k, v in summary["by_group"].items()}).T)
+    print(pd.DataFrame(summary["damage_nichart"]["targets"]).T.to_string())
+
+
+if __name__ == "__main__":
+    main()
