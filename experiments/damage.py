@@ -23,10 +23,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from hetero_qc.evaluation.cutoffs import calibrate_cutoffs, sharpness_profile
 from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR
-from hetero_qc.qc.calibrate import calibrate_cutoffs, sharpness_profile
 from hetero_qc.qc.verdict import Cutoffs
 
 

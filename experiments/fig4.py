@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from hetero_qc.config import severities
+from hetero_qc.evaluation.cutoffs import sharpness_profile
 from hetero_qc.evaluation.damage import damage_table
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.evaluation.stats import auroc_mann_whitney
-from hetero_qc.qc.calibrate import sharpness_profile
 
 SEVERITIES = severities()  # conf/severities/graded.yaml
 

@@ -125,8 +125,8 @@ def _qc(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> None:
+    from hetero_qc.evaluation.cutoffs import ship
     from hetero_qc.evaluation.experiment import trained
-    from hetero_qc.qc.calibrate import ship
 
     model = trained(args.profile, "multitask", args.max_subjects)
     cutoffs = ship(model, Path(args.out), model.model.path.parent.parent)

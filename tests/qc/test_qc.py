@@ -122,7 +122,7 @@ def test_verdict_logic_and_youden():
 
 
 def test_cutoffs_from_validation_scores():
-    from hetero_qc.qc.calibrate import calibrate_cutoffs
+    from hetero_qc.evaluation.cutoffs import calibrate_cutoffs
 
     table = pd.DataFrame({
         "variant": ["clean", "clean", "noise", "noise", "motion_moderate", "motion_severe"],

@@ -3,7 +3,7 @@ scan scores of each copy beside the damage it really did (reconstruction error, 
 how well each score predicts that damage.
 
 It generalises Fig 4 (sigma_r of artefacted against clean scans) and Fig 8 (partial noise), and the
-same table calibrates the QC cut-offs on the validation split (:mod:`hetero_qc.qc.calibrate`).
+same table calibrates the QC cut-offs on the validation split (:mod:`hetero_qc.evaluation.cutoffs`).
 """
 
 from __future__ import annotations

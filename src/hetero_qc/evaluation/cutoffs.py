@@ -1,4 +1,7 @@
-"""Calibrate the verdict cut-offs on the validation split, and ship a trained model with them."""
+"""Calibrate the QC verdict cut-offs on the validation split, and ship a trained model with them.
+
+Here, not in ``qc/``: calibration needs the experiments' machinery (the split, the damage table); the
+QC tool only reads the cut-offs it wrote (``qc/`` never imports ``evaluation/``)."""
 
 from __future__ import annotations
 
