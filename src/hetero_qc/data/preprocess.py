@@ -47,6 +47,11 @@ class Preprocessing:
         shape: fixed ``(D, H, W)`` to crop/pad to instead (after resampling); must divide by ``multiple``.
         percentiles: intensity percentiles mapped to 0 and 1 (values beyond are clipped).
         head_threshold: intensity (after scaling) above which a voxel may be head.
+        head_median: if set, the scale is then corrected so that the head's median intensity is this
+            (and the head mask found again): one bright local artefact (a box of noise, a spike) moves
+            the upper percentile of the whole volume, and with it every other voxel's intensity, but
+            hardly the head's median. 0.5 keeps clean scans as they were: on 60 embedded IXI scans the
+            head's median was 0.504 +- 0.015 (mean +- sd) of the 99.5th percentile. None: percentiles only.
 
     Raises:
         ValueError: for a non-positive spacing or multiple, a shape not divisible by ``multiple``,
@@ -58,6 +63,7 @@ class Preprocessing:
     shape: tuple[int, int, int] | None = None
     percentiles: tuple[float, float] = (0.5, 99.5)
     head_threshold: float = 0.1
+    head_median: float | None = None
 
     def __post_init__(self) -> None:
         if not self.spacing > 0:
@@ -72,6 +78,8 @@ class Preprocessing:
         if not 0 <= low < high <= 100:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         object.__setattr__(self, "percentiles", (float(low), float(high)))
+        if self.head_median is not None and not 0 < self.head_median < 1:
+            raise ValueError(f"head_median must be in (0, 1), got {self.head_median}")
 
     def transform(self) -> tio.Compose:
         """The TorchIO pipeline (geometry and intensity); masks are derived afterwards."""
@@ -130,8 +138,12 @@ def preprocess(record: ScanRecord, settings: Preprocessing) -> Scan:
     if float(data.max()) == float(data.min()):
         raise ValueError(f"{name}: image is constant ({float(data.min())})")
     out = settings.transform()(subject)
-    image = out["t1"].data.float().clamp_(0, 1)
-    head = torch.from_numpy(head_mask(image[0].numpy(), settings.head_threshold))[None]
+    image = out["t1"].data.float()
+    head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
+    if settings.head_median is not None:  # before clipping: the voxels above 1 count too
+        image = image * (settings.head_median / image[head].median().clamp_min(1e-6))
+        head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
+    image = image.clamp_(0, 1)
     if "labels" in out:
         labels = out["labels"].data
         if record.label_kind == "gm_prob":
