@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -15,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 
 from hetero_qc.config import compose_train
 from hetero_qc.inference import load_model, predict
-from hetero_qc.paths import CONFIG_DIR
+from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
 from hetero_qc.train import run
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
@@ -202,3 +204,20 @@ def test_profiles_are_the_experiment_configs():
         experiment_name("long", "recon")
     with pytest.raises(ValueError, match="no experiment 'seg_cpu'"):
         experiment_name("cpu", "seg")
+
+
+def test_evaluate_runs_as_a_hydra_multirun_sweep(tmp_path):
+    # The README's sweep, two noise levels over one test subject, as a user runs it (a fresh process),
+    # scoring a tiny checkpoint; then Fig 3 collects the jobs' rows.
+    run(config(tmp_path, "recon_cpu", ["trainer.max_steps=2", "test=false"]))
+    sweep = tmp_path / "sweep"
+    command = [Path(sys.executable).parent / "hetero-qc", "evaluate", "-m", "snr_db=0,10", "max_subjects=1",
+               f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = pd.concat([pd.read_csv(p) for p in sorted(sweep.rglob("rows.csv"))])
+    assert sorted(rows["snr_db"]) == [0.0, 10.0] and rows["subject"].nunique() == 1
+    figure = subprocess.run([sys.executable, REPO_ROOT / "experiments" / "fig3.py", "--from-multirun", sweep,
+                             "--out", tmp_path / "fig3"], capture_output=True, text=True)
+    assert figure.returncode == 0, figure.stderr[-2000:]
+    assert (tmp_path / "fig3" / "summary.json").exists()
