@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 
 import nibabel as nib
 import numpy as np
@@ -62,6 +63,7 @@ BAD = {
     "series.nii.gz": (np.ones((16, 16, 16, 3)), "3D"),
     "anisotropic.nii.gz": ((np.ones((32, 32, 8)), (1.0, 1.0, 8.0)), "anisotropic"),
     "body.nii.gz": ((np.ones((300, 300, 40)), (2.0, 2.0, 2.0)), "field of view"),
+    "zero_voxel.nii": ("zero voxel size", "voxels of 2x2x0 mm"),
 }
 
 
@@ -73,6 +75,11 @@ def test_bad_input_gives_one_line_and_others_are_still_scored(model, tmp_path, c
     bad = inputs / name
     if isinstance(kind, str) and kind == "text":
         bad.write_text("hello")
+    elif isinstance(kind, str) and kind == "zero voxel size":  # pixdim[3] = 0 as written (nibabel would read 1 mm and warn)
+        write(bad, head(32))
+        header = bytearray(bad.read_bytes())
+        header[76 + 12 : 76 + 16] = struct.pack("<f", 0.0)
+        bad.write_bytes(bytes(header))
     elif isinstance(kind, str):
         bad.write_bytes(gzip.compress(good.read_bytes())[:300])
     elif isinstance(kind, tuple):
@@ -81,8 +88,10 @@ def test_bad_input_gives_one_line_and_others_are_still_scored(model, tmp_path, c
         write(bad, kind)
     out = tmp_path / "out"
     assert main(["qc", str(good), str(bad), "--out", str(out), "--model", str(model)]) == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hetero-qc:")]
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("hetero-qc:")]
     assert len(errors) == 1 and name in errors[0] and message in errors[0]
+    assert "pixdim" not in err  # no library line beside ours
     assert list(pd.read_csv(out / "qc.csv")["scan"]) == ["good"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import zlib
 from pathlib import Path
 
@@ -24,11 +25,20 @@ def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, 
         raise ValueError(f"{path}: no such file")
     if not path.name.endswith(NIFTI_SUFFIXES):
         raise ValueError(f"{path}: not a NIfTI file (.nii or .nii.gz)")
+    logger, level = nib.imageglobals.logger, nib.imageglobals.logger.level
+    logger.setLevel(logging.ERROR)  # its header fixes are reported below, as one line of ours
     try:
         image = nib.load(path)
         data = np.asarray(image.dataobj, dtype=np.float32)
+        with nib.openers.ImageOpener(path) as file:  # the header as written: nibabel turns a 0 mm side into 1
+            written = type(image.header).from_fileobj(file, check=False)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as error:
         raise ValueError(f"{path}: cannot be read as NIfTI ({error})") from None
+    finally:
+        logger.setLevel(level)
+    if not np.all(written["pixdim"][1:4] > 0):
+        sides = "x".join(f"{float(v):g}" for v in written["pixdim"][1:4])
+        raise ValueError(f"{path}: the header gives voxels of {sides} mm; a voxel side must be positive")
     if data.ndim > 3 and all(n == 1 for n in data.shape[3:]):
         data = data.reshape(data.shape[:3])  # (X, Y, Z, 1) is one volume
     if data.ndim != 3:
