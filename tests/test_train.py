@@ -221,3 +221,24 @@ def test_evaluate_runs_as_a_hydra_multirun_sweep(tmp_path):
                              "--out", tmp_path / "fig3"], capture_output=True, text=True)
     assert figure.returncode == 0, figure.stderr[-2000:]
     assert (tmp_path / "fig3" / "summary.json").exists()
+
+
+def test_wandb_logs_offline_into_the_run_folder(tmp_path):
+    run(config(tmp_path, "recon_cpu", ["trainer.max_steps=2", "test=false", "logger=wandb"]))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+
+
+def test_a_missing_logger_package_names_its_extra(tmp_path, monkeypatch):
+    import lightning.pytorch.loggers.wandb as lightning_wandb
+
+    class Missing:  # what Lightning holds when wandb is not installed
+        def __bool__(self) -> bool:
+            return False
+
+        def __str__(self) -> str:
+            return "Requirement 'wandb>=0.12.10' not met"
+
+    monkeypatch.setattr(lightning_wandb, "_WANDB_AVAILABLE", Missing())
+    with pytest.raises(ValueError, match=r"logger WandbLogger needs wandb: pip install 'hetero-qc\[wandb\]'"):
+        run(config(tmp_path, "recon_cpu", ["trainer.max_steps=2", "test=false", "logger=wandb"]))

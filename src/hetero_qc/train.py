@@ -12,8 +12,10 @@ from pathlib import Path
 import hydra
 import lightning as L
 import pandas as pd
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from hetero_qc.atomic import write_atomic
@@ -31,6 +33,30 @@ def join_chunks(run_dir: Path) -> None:
         write_atomic(run_dir / "metrics.csv", lambda temporary: joined.to_csv(temporary, index=False))
 
 
+EXTRAS = {"wandb": "wandb", "tensorboard": "tensorboard", "tensorboardX": "tensorboard"}  # module -> extra
+
+
+def instantiate_logger(cfg: DictConfig) -> Logger | bool:
+    """The configured logger (``False`` for none).
+
+    Raises:
+        ValueError: one line naming the extra to install, when the logger's package is missing.
+    """
+    if not cfg.get("logger"):
+        return False
+    try:
+        return instantiate(cfg.logger)
+    except (InstantiationException, ModuleNotFoundError) as error:
+        cause = error if isinstance(error, ModuleNotFoundError) else error.__cause__
+        missing = getattr(cause, "name", None) or ""
+        if not isinstance(cause, ModuleNotFoundError) and "not installed" not in str(error):
+            raise
+        package = missing.split(".")[0] or next((m for m in EXTRAS if m in str(error)), "")
+        extra = EXTRAS.get(package, package)
+        raise ValueError(f"logger {cfg.logger._target_.rsplit('.', 1)[-1]} needs {package or 'a missing package'}: "
+                         f"pip install 'hetero-qc[{extra}]' (make install includes it)") from None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Fit (and test) the configured model; returns the monitored validation metric for sweepers."""
     L.seed_everything(cfg.seed, workers=True)
@@ -46,7 +72,7 @@ def run(cfg: DictConfig) -> float | None:
     # stopped run loses at most that many steps.
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                            every_n_train_steps=cfg.get("checkpoint_every_n_steps"))
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    logger = instantiate_logger(cfg)
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=[best, last], default_root_dir=str(run_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if not trainer.fast_dev_run:  # the final state, whatever the validation schedule: resumable
@@ -60,7 +86,10 @@ def run(cfg: DictConfig) -> float | None:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    return run(cfg)
+    try:
+        return run(cfg)
+    except ValueError as error:  # bad settings or a missing extra: one line, not Hydra's traceback
+        raise SystemExit(f"hetero-qc: error: {error}") from None
 
 
 if __name__ == "__main__":
