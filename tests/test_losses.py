@@ -64,6 +64,20 @@ def test_weighted_ce_closed_form():
     assert uncertainty_weighted_ce(logits, torch.zeros_like(s), target).item() == pytest.approx(math.log(2))
 
 
+def test_decoupled_variance_gets_the_plain_nll_gradient_and_the_mean_keeps_beta_nlls():
+    mean = torch.tensor([0.2, -0.1]).reshape(1, 1, 2, 1, 1)
+    log_var = torch.tensor([2.0, -2.0]).reshape(1, 1, 2, 1, 1)
+    target = torch.ones(1, 1, 2, 1, 1)
+    grads = {}
+    for name, kwargs in (("beta", {"beta": 0.5}), ("plain", {"beta": 0.0}), ("decoupled", {"beta": 0.5, "decoupled": True})):
+        m, s = mean.clone().requires_grad_(), log_var.clone().requires_grad_()
+        heteroscedastic_nll(m, s, target, **kwargs).backward()
+        grads[name] = (m.grad, s.grad)
+    torch.testing.assert_close(grads["decoupled"][0], grads["beta"][0])  # the mean: beta-NLL's
+    torch.testing.assert_close(grads["decoupled"][1], grads["plain"][1])  # the variance: Eq. 1's
+    assert not torch.allclose(grads["beta"][1], grads["plain"][1])  # which beta-NLL scales by sigma
+
+
 def test_weighted_ce_beta_one_keeps_the_plain_ce_gradient_and_the_optimum():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 2, 4, 4, 4, generator=g, requires_grad=True)

@@ -38,9 +38,28 @@ def test_wheel_installs_with_its_model_and_scores_a_scan(tmp_path):
     scans = tmp_path / "scans"
     scans.mkdir()
     shutil.copy(DATA_DIR / "demo" / "MNI152_2mm.nii.gz", scans / "template.nii.gz")
-    result = subprocess.run([env / "bin" / "hetero-qc", "qc", str(scans), "--out", str(tmp_path / "qc")],
-                            cwd=tmp_path, capture_output=True, text=True)
+    tool = env / "bin" / "hetero-qc"
+    result = subprocess.run([tool, "qc", str(scans), "--out", str(tmp_path / "qc")], cwd=tmp_path,
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "qc" / "qc.json").read_text())
     assert Path(report["model"]).is_relative_to(env)  # the installed package's own model, not the clone's
     assert [s["scan"] for s in report["scans"]] == ["template"] and report["failures"] == []
+    # A small BIDS dataset (the demo template, twice), through the BIDS App form; pybids reads the
+    # derivatives back. (The IXI demo scans take a minute each here: `make demo` scores them.)
+    dataset = tmp_path / "ds"
+    for subject in ("01", "02"):
+        (dataset / f"sub-{subject}" / "anat").mkdir(parents=True)
+        shutil.copy(DATA_DIR / "demo" / "MNI152_2mm.nii.gz", dataset / f"sub-{subject}" / "anat" / f"sub-{subject}_T1w.nii.gz")
+    (dataset / "dataset_description.json").write_text('{"Name": "demo", "BIDSVersion": "1.9.0"}')
+    out = dataset / "derivatives" / "hetero-qc"
+    for level in ("participant", "group"):
+        result = subprocess.run([tool, "qc", str(dataset), str(out), level], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+    from bids import BIDSLayout
+
+    layout = BIDSLayout(dataset, derivatives=str(out))
+    maps = layout.get(scope="derivatives", suffix="T1w", desc="sigma", extension=".nii.gz")
+    assert sorted(f.entities["subject"] for f in maps) == ["01", "02"]
+    assert len(layout.get(scope="raw", suffix="T1w", extension=".nii.gz")) == 2  # its own outputs not taken as raw
+    assert len((out / "group_T1w.tsv").read_text().splitlines()) == 3

@@ -56,6 +56,8 @@ class HeteroModule(L.LightningModule):
             (the paper's constant rate).
         roi_size: sliding-window size for whole-volume evaluation.
         beta: beta-NLL weight of the regression term (0 is the paper's Eq. 1).
+        decoupled_variance: the log-variance gets Eq. 1's unweighted gradient on the detached
+            mean's residual, the mean keeps beta-NLL's (:func:`~hetero_qc.losses.heteroscedastic_nll`).
         seg_beta: the same weight for the segmentation term (Eq. 2; multi-task only).
         mean_warmup_steps: steps during which only the mean is trained (MSE), before the NLL.
         val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
@@ -79,6 +81,7 @@ class HeteroModule(L.LightningModule):
         scheduler: dict | None = None,
         roi_size: tuple[int, int, int] = (64, 64, 64),
         beta: float = 0.0,
+        decoupled_variance: bool = False,
         seg_beta: float = 0.0,
         mean_warmup_steps: int = 0,
         val_seed: int = 1234,
@@ -91,7 +94,7 @@ class HeteroModule(L.LightningModule):
                                    "val_corruption": _plain(val_corruption),
                                    "optimizer": _plain(optimizer), "scheduler": _plain(scheduler),
                                    "roi_size": list(roi_size), "beta": beta,
-                                   "seg_beta": seg_beta,
+                                   "decoupled_variance": decoupled_variance, "seg_beta": seg_beta,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
                                    "channels_last": channels_last})
@@ -126,7 +129,8 @@ class HeteroModule(L.LightningModule):
     def regression_loss(self, out: NetOutput, clean: Tensor) -> Tensor:
         if self.global_step < self.hparams.mean_warmup_steps:
             return torch.mean((out.mean.float() - clean) ** 2)
-        return heteroscedastic_nll(out.mean, out.log_var, clean, beta=self.hparams.beta)
+        return heteroscedastic_nll(out.mean, out.log_var, clean, beta=self.hparams.beta,
+                                   decoupled=self.hparams.get("decoupled_variance", False))
 
     def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
         """Extra loss terms of the subclass (none here)."""
