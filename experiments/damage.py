@@ -71,7 +71,8 @@ def main() -> None:
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}
     save_results(Path(args.out), "damage", plot(table, cutoffs), table, summary)
     targets = pd.DataFrame(summary["targets"]).T
-    print(targets.to_string(), pd.DataFrame(summary["verdicts"]).T.fillna(0).astype(np.int64).to_string(), sep="\n\n")
+    print(targets.to_string(), pd.DataFrame(summary["scores"]).T.to_string(),
+          pd.DataFrame(summary["verdicts"]).T.fillna(0).astype(np.int64).to_string(), sep="\n\n")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
     assert (clean["input_rmse"] == 0).all() and not clean["damaged"].any()
     noisy = table[table["variant"] == "noise_severe"]
     assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
-    assert table[["sigma_r", "sigma_s", "blur", "recon_rmse", "dice"]].notna().all().all()
+    assert table[["sigma_r", "sigma_s", "sigma_s_head", "blur", "recon_rmse", "dice"]].notna().all().all()
     assert table["dice"].between(0, 1).all()
     again = damage_table(model, scans, variants, (0.0, 0.0, 0.0), seed=3)
     pd.testing.assert_frame_equal(table, again)  # seeded: the same copies every run
@@ -93,6 +93,10 @@ def test_damage_summary_numbers_and_targets():
     assert summary["sigma_s_auroc_dice_drop"] == pytest.approx(1.0) and summary["n_dice_drop"] == 2
     # sigma_r ranks the 2 damaged motion copies above 8 of the 10 others (not the other 2 motion copies)
     assert summary["sigma_r_auroc_dice_drop"] == pytest.approx(16 / 20)
+    assert summary["scores"]["sigma_r"]["auroc_dice_drop"] == summary["sigma_r_auroc_dice_drop"]
+    assert summary["scores"]["predicted_error"]["auroc_error_doubled"] == pytest.approx(0.5)  # a constant score
+    assert np.isnan(summary["scores"]["predicted_error"]["spearman_error"])
+    assert "sigma_s_head" not in summary["scores"]  # not in this table
     assert summary["auroc_vs_clean"]["motion"]["moderate"]["sigma_r"] == pytest.approx(1.0)
     assert summary["dice"]["motion_moderate"] == pytest.approx(0.745)
     assert summary["error_ratio_median"]["motion_moderate"] == pytest.approx(3.0, rel=0.02)

@@ -20,6 +20,7 @@ from hetero_qc.data import Scan
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
+from hetero_qc.inference import sigma
 from hetero_qc.metrics import dice, predicted_cgm
 from hetero_qc.qc.scoring import scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
@@ -28,6 +29,10 @@ DICE_DROP = 0.05  # a copy whose CGM Dice falls by more than this from its clean
 ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its clean scan's
 CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
+# Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
+# them before any replaces one (predicted_error: mean sigma_r^2 over the head; sigma_s_head: mean sigma_s
+# over the head rather than over the predicted cortex, which shrinks to its confident core on damage).
+SCORES = ("sigma_r", "predicted_error", "sigma_s", "sigma_s_head", "blur")
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
 
@@ -80,6 +85,8 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
                 "recon_rmse": _rmse(copy.out.mean, clean, scan.head[None]),
                 "input_rmse": _rmse(copy.corrupted, clean, scan.head[None]),
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
+                "sigma_s_head": float(sigma(copy.out.seg_log_var)[scan.head[None]].mean())
+                if copy.out.seg_log_var is not None else np.nan,
             })
     table = pd.DataFrame(rows)
     clean_rows = table[table["variant"] == "clean"].set_index("subject")
@@ -102,6 +109,11 @@ def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     return auroc_mann_whitney(positive, negative)[0] if len(positive) and len(negative) else float("nan")
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (NaN where either is constant, as for a score a model lacks)."""
+    return float(stats.spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+
+
 def _target(value: float, target: float, at_most: bool = False) -> dict:
     return {"value": value, "target": target, "met": bool(value <= target if at_most else value >= target)}
 
@@ -112,6 +124,7 @@ def summarise(table: pd.DataFrame, cutoffs: Cutoffs | None = None, moderate: str
     - ``sigma_r_spearman_error``: Spearman of sigma_r against the reconstruction RMSE, all copies pooled;
     - ``sigma_r_auroc_error_doubled``: AUROC of sigma_r for ``error_doubled``, over all copies;
     - ``{sigma_s,sigma_r,blur}_auroc_dice_drop``: each score's AUROC for ``damaged``, over all copies;
+    - ``scores[score]``: the same three rates for every score of :data:`SCORES` in ``table``;
     - ``auroc_vs_clean[artefact][severity][score]``: each score's AUROC of that variant against clean;
     - per variant: mean CGM Dice and Dice drop, median error ratio, and (with ``cutoffs``) the verdicts;
     - ``targets``: the issue's done-when criteria, each value beside its target; sigma_r's AUROC
@@ -119,17 +132,21 @@ def summarise(table: pd.DataFrame, cutoffs: Cutoffs | None = None, moderate: str
       :data:`ERROR_RATIO` (what the network cannot undo).
     """
     clean = table[table["variant"] == "clean"]
-    score_auroc = {}
-    for score in ("sigma_r", "sigma_s", "blur"):
+    damaged, doubled = table["damaged"].to_numpy(), table["error_doubled"].to_numpy()
+    scores: dict = {}
+    for score in (s for s in SCORES if s in table):
         values = table[score].to_numpy(float)
-        score_auroc[score] = _auroc(values[table["damaged"].to_numpy()], values[~table["damaged"].to_numpy()])
-    r, e = table["sigma_r"].to_numpy(float), table["error_doubled"].to_numpy()
+        scores[score] = {"auroc_dice_drop": _auroc(values[damaged], values[~damaged]),
+                         "auroc_error_doubled": _auroc(values[doubled], values[~doubled]),
+                         "spearman_error": _spearman(values, table["recon_rmse"].to_numpy(float))}
+    score_auroc = {score: rates["auroc_dice_drop"] for score, rates in scores.items()}
     summary: dict = {
         "n_subjects": int(len(clean)), "n_copies": int(len(table)),
-        "n_error_doubled": int(e.sum()), "n_dice_drop": int(table["damaged"].sum()),
-        "sigma_r_spearman_error": float(stats.spearmanr(r, table["recon_rmse"]).statistic),
-        "sigma_r_auroc_error_doubled": _auroc(r[e], r[~e]),
-        **{f"{score}_auroc_dice_drop": value for score, value in score_auroc.items()},
+        "n_error_doubled": int(doubled.sum()), "n_dice_drop": int(damaged.sum()),
+        "sigma_r_spearman_error": scores["sigma_r"]["spearman_error"],
+        "sigma_r_auroc_error_doubled": scores["sigma_r"]["auroc_error_doubled"],
+        **{f"{score}_auroc_dice_drop": score_auroc[score] for score in ("sigma_r", "sigma_s", "blur")},
+        "scores": scores,
     }
     auroc_vs_clean: dict = {}
     for (artefact, severity), rows in table[table["variant"] != "clean"].groupby(["artefact", "severity"], sort=False):
