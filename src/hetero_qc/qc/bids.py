@@ -120,9 +120,7 @@ def read_sidecars(out_dir: Path) -> tuple[list[ScoredScan], Cutoffs, str]:
     if len(cutoffs) > 1:
         raise ValueError(f"{out_dir}: its scans were scored with {len(cutoffs)} different cut-offs (models: "
                          f"{', '.join(sorted(models))}); score them again with one model")
-    values = json.loads(cutoffs.pop())
-    return scans, Cutoffs(values["sigma_r"], values["sigma_s"], values["blur"], tuple(values["sharpness"]),
-                          values.get("method", "")), ", ".join(sorted(models))
+    return scans, Cutoffs.from_dict(json.loads(cutoffs.pop())), ", ".join(sorted(models))
 
 
 def group(out_dir: Path) -> int:

@@ -58,15 +58,23 @@ class Cutoffs:
         write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
+    def from_dict(cls, values: dict) -> Cutoffs:
+        """The cut-offs as :meth:`save` writes them (also each QC sidecar's ``cutoffs``).
+
+        Raises:
+            KeyError: for a missing field; ValueError or TypeError: for a malformed one.
+        """
+        sharpness = tuple(float(v) for v in values["sharpness"])
+        if len(sharpness) != 3:
+            raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
+        return cls(*(float(values[key]) for key in ("sigma_r", "sigma_s", "blur")), sharpness,
+                   str(values.get("method", "")))
+
+    @classmethod
     def load(cls, path: Path) -> Cutoffs:
         """Raises ``ValueError`` naming the file if it is missing or malformed."""
         try:
-            values = json.loads(Path(path).read_text())
-            sharpness = tuple(float(v) for v in values["sharpness"])
-            if len(sharpness) != 3:
-                raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
-            return cls(*(float(values[key]) for key in ("sigma_r", "sigma_s", "blur")), sharpness,
-                       str(values.get("method", "")))
+            return cls.from_dict(json.loads(Path(path).read_text()))
         except KeyError as error:
             raise ValueError(f"{path}: the verdict cut-offs lack {error}; written by an older hetero_qc? "
                              "`hetero-qc ship-model` (make model) calibrates them again") from None
