@@ -75,11 +75,11 @@ reproduce-fig5: install ## Fig 5 and 7: map panels -> results/fig5/, results/fig
 reproduce-fig8: install ## Fig 8: partial noise raises sigma_r, not sigma_s -> results/fig8/
 	$(RUN) experiments/fig8.py --profile $(PROFILE)
 
-reproduce-damage: install ## sigma_r/sigma_s against the damage done, verdicts -> results/damage/ (CHECKPOINT=, default: shipped)
-	$(RUN) experiments/damage.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+reproduce-damage: install ## sigma_r/sigma_s against the damage done, verdicts -> results/damage/ (CHECKPOINT=, default: shipped; ARGS= more options)
+	$(RUN) experiments/damage.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(ARGS)
 
 reproduce-sites: install ## Other sites and scanners (../shared/data/other-sites, read in place) -> results/sites/
-	$(RUN) experiments/sites.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+	$(RUN) experiments/sites.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(ARGS)
 
 reproduce-calibration: install ## Beyond the paper: sparsification, UCE, coverage, sigma scaling -> results/calibration/
 	$(RUN) experiments/calibration.py --profile $(PROFILE)
