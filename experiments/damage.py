@@ -70,6 +70,8 @@ def main() -> None:
     summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(shipped) if shipped.exists()
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}
     save_results(Path(args.out), "damage", plot(table, cutoffs), table, summary)
+    if not shipped.exists():  # the cut-offs calibrated now, for `hetero-qc qc --model` or sites.py beside the checkpoint
+        cutoffs.save(Path(args.out) / "cutoffs.json")
     targets = pd.DataFrame(summary["targets"]).T
     print(targets.to_string(), pd.DataFrame(summary["scores"]).T.to_string(),
           pd.DataFrame(summary["verdicts"]).T.fillna(0).astype(np.int64).to_string(), sep="\n\n")
