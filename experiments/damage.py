@@ -70,7 +70,7 @@ def main() -> None:
     summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(shipped) if shipped.exists()
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}
     save_results(Path(args.out), "damage", plot(table, cutoffs), table, summary)
-    if not shipped.exists():  # the cut-offs calibrated now, for `hetero-qc qc --model` or sites.py beside the checkpoint
+    if not shipped.exists():  # the cut-offs calibrated now: copied beside the checkpoint, `qc --model` and sites.py take it
         cutoffs.save(Path(args.out) / "cutoffs.json")
     targets = pd.DataFrame(summary["targets"]).T
     print(targets.to_string(), pd.DataFrame(summary["scores"]).T.to_string(),
