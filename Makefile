@@ -50,8 +50,9 @@ LONG_RECORD := results/training/multitask_long
 
 train-long: install ## Train (or carry on) multitask_long, 10k steps, from its last.ckpt: run again to resume
 	@if [ ! -f $(LONG)/checkpoints/last.ckpt ] && [ -f $(LONG_RECORD)/last.ckpt ]; then \
-		mkdir -p $(LONG)/checkpoints && cp $(LONG_RECORD)/last.ckpt $(LONG)/checkpoints/last.ckpt && \
-		echo "resuming from the committed $(LONG_RECORD)/last.ckpt"; fi
+		mkdir -p $(LONG)/checkpoints $(LONG)/version_0 && cp $(LONG_RECORD)/last.ckpt $(LONG)/checkpoints/last.ckpt && \
+		cp $(LONG_RECORD)/metrics.csv $(LONG)/version_0/metrics.csv && cp $(LONG_RECORD)/chunks.txt $(LONG)/chunks.txt && \
+		echo "resuming from the committed $(LONG_RECORD)/last.ckpt (its metrics become version_0, joined by record-long)"; fi
 	mkdir -p $(LONG) && echo "chunk started $$(date -u +%FT%TZ) code $$(git rev-parse HEAD)$$(git diff --quiet HEAD || echo +dirty)" >> $(LONG)/chunks.txt
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc train experiment=multitask_long
 
