@@ -14,11 +14,19 @@ NiChart subjects with DLMUSE labels (2 mm) and four single scans from other scan
 The last ``--held-out`` labelled subjects (default 3) are kept apart for a final check: reported on
 their own, left out of every pooled number, so that choices are not tuned on them.
 
-    python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [OVERRIDE ...]
+``site_calibrated`` answers how the calibration handles a new site: the first ``--site-reference``
+labelled subjects (default 5) play a site's own clean scans, the cut-offs are moved there
+(:meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`, as ``hetero-qc calibrate-site`` does), and the other
+labelled subjects, clean and corrupted, and the held-out ones are judged with them. The single scans
+come from four scanners, one scan each: no site of theirs has scans to calibrate on.
+
+    python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [--site-reference N]
+                                [OVERRIDE ...]
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from hetero_qc.data import FolderSource, preprocess
-from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise, verdicts
-from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
+from hetero_qc.evaluation.damage import SHARPNESS, damage_table, damage_variants, summarise, verdicts
+from hetero_qc.evaluation.experiment import Trained, figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR, REPO_ROOT
-from hetero_qc.qc.verdict import OK, Cutoffs
+from hetero_qc.qc.verdict import OK, SCORED, Cutoffs
 
 OTHER_SITES = REPO_ROOT.parent / "shared" / "data" / "other-sites"
 
@@ -44,6 +52,31 @@ def clean_summary(table: pd.DataFrame) -> dict:
     return {"n_scans": int(len(clean)), "flagged": float((clean["verdict"] != OK).mean()),
             "verdicts": clean["verdict"].value_counts().to_dict(), "dice_mean": float(clean["dice"].mean()),
             "sigma_r_quartiles": quartiles(clean["sigma_r"]), "sigma_s_quartiles": quartiles(clean["sigma_s"])}
+
+
+def with_reference(cutoffs: Cutoffs, model: Trained) -> Cutoffs:
+    """``cutoffs`` with their clean reference, measured on the clean validation scans where cut-offs
+    written before it existed lack one (the medians :func:`~hetero_qc.evaluation.cutoffs.calibrate_cutoffs` now stores)."""
+    if cutoffs.reference:
+        return cutoffs
+    clean = damage_table(model, model.val_scans, {}, cutoffs.sharpness)
+    return replace(cutoffs, reference={key: float(clean[key].median()) for key in SCORED})
+
+
+def site_calibrated(reference: pd.DataFrame, judged: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> tuple[Cutoffs, dict]:
+    """The cut-offs moved to the site of ``reference`` (a damage table of clean scans), and the tables
+    ``judged`` under them: blur against the site's profile, verdicts, and their summaries."""
+    moved = cutoffs.for_site(reference["sigma_r"].tolist(), reference["sigma_s"].tolist(),
+                             reference[list(SHARPNESS)].to_numpy().tolist(), "NiChart")
+    summary = {"reference_subjects": reference["subject"].tolist(), "cutoffs": vars(moved)}
+    for name, table in judged.items():
+        table = table.copy()
+        table["blur"] = (np.asarray(moved.sharpness) - table[list(SHARPNESS)].to_numpy()).max(axis=1)
+        table["verdict"] = verdicts(table, moved)
+        summary[name] = clean_summary(table)
+        if (table["variant"] != "clean").any():
+            summary[f"damage_{name}"] = summarise(table, moved)
+    return moved, summary
 
 
 def plot(groups: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> plt.Figure:
@@ -68,6 +101,8 @@ def main() -> None:
                         help="the model to evaluate, with cutoffs.json beside it (default: the shipped model)")
     parser.add_argument("--data", default=str(OTHER_SITES), help=f"the other-sites folder (default {OTHER_SITES})")
     parser.add_argument("--held-out", type=int, default=3, help="labelled subjects kept for a final check (the last N)")
+    parser.add_argument("--site-reference", type=int, default=5,
+                        help="labelled subjects whose clean scans move the cut-offs to the site (the first N)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     data = Path(args.data)
@@ -92,6 +127,11 @@ def main() -> None:
     for name, table in tables.items():
         table.insert(0, "group", name)
         table["verdict"] = verdicts(table, cutoffs)
+    nichart = tables["nichart"]
+    in_reference = nichart["subject"].isin([scan.subject for scan in tuning[: args.site_reference]])
+    _, calibrated = site_calibrated(nichart[in_reference & (nichart["variant"] == "clean")],
+                                    {"nichart": nichart[~in_reference], "nichart_held_out": tables["nichart_held_out"]},
+                                    with_reference(cutoffs, model))
     other = pd.concat([tables["nichart"], tables["single"]])
     summary = {
         "checkpoint": str(args.checkpoint), "data": str(data),
@@ -99,10 +139,14 @@ def main() -> None:
         "by_group": {name: clean_summary(table) for name, table in tables.items()},
         "single_verdicts": tables["single"].set_index("subject")["verdict"].to_dict(),
         "damage_nichart": summarise(tables["nichart"], cutoffs),
+        "site_calibrated": calibrated,
     }
     save_results(Path(args.out), "sites", plot(tables, cutoffs), pd.concat(tables.values()), summary)
     print(pd.DataFrame({k: {f: v[f] for f in ("n_scans", "flagged", "dice_mean")} for k, v in summary["by_group"].items()}).T)
     print(pd.DataFrame(summary["damage_nichart"]["targets"]).T.to_string())
+    print("cut-offs moved to NiChart by", len(calibrated["reference_subjects"]), "clean scans:",
+          {name: calibrated[name]["flagged"] for name in ("nichart", "nichart_held_out")}, "flagged")
+    print(pd.DataFrame(calibrated["damage_nichart"]["targets"]).T.to_string())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The ``hetero-qc`` command: ``corrupt``, ``bench``, ``train``, ``evaluate`` and ``demo``."""
+"""The ``hetero-qc`` command: ``corrupt``, ``bench``, ``train``, ``evaluate``, ``qc``, ``calibrate-site``,
+``ship-model`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def _qc(args: argparse.Namespace) -> int:
         if args.participant_label or args.session_id:
             raise ValueError("--participant-label and --session-id need the BIDS App form: "
                              "hetero-qc qc BIDS_DIR OUT_DIR participant")
-        status = run_qc(args.inputs, Path(args.out), Path(args.model), args.device)
+        status = run_qc(args.inputs, Path(args.out), Path(args.model), args.device, args.cutoffs)
         print(f"Report: {Path(args.out) / 'report.html'}")
         return status
     bids_dir, out_dir, level = Path(args.inputs[0]), Path(args.inputs[1]), args.inputs[2]
@@ -119,9 +120,18 @@ def _qc(args: argparse.Namespace) -> int:
         status = group(out_dir)
         print(f"Group table: {out_dir / 'group_T1w.tsv'}; report: {out_dir / 'report.html'}")
         return status
-    status = participant(bids_dir, out_dir, Path(args.model), args.participant_label, args.session_id, args.device)
+    status = participant(bids_dir, out_dir, Path(args.model), args.participant_label, args.session_id, args.device,
+                         args.cutoffs)
     print(f"Derivatives: {out_dir}; then `hetero-qc qc {bids_dir} {out_dir} group` for the group table and report")
     return status
+
+
+def _calibrate_site(args: argparse.Namespace) -> None:
+    from hetero_qc.qc.site import calibrate_site
+
+    cutoffs = calibrate_site(args.inputs, Path(args.out), Path(args.model), args.site, args.device)
+    print(f"Cut-offs for {args.site} in {args.out}: sigma_r={cutoffs.sigma_r:.4f}, sigma_s={cutoffs.sigma_s:.4f}, "
+          f"blur={cutoffs.blur:.3f}; use them with `hetero-qc qc ... --model {args.model} --cutoffs {args.out}`")
 
 
 def _ship(args: argparse.Namespace) -> None:
@@ -197,8 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="BIDS App form: only these sessions (a or ses-a)")
     qc.add_argument("--model", default=str(MODEL_DIR / "model.ckpt"),
                     help="model checkpoint, with cutoffs.json beside it (default: the shipped model)")
+    qc.add_argument("--cutoffs", type=Path, default=None,
+                    help="verdict cut-offs (default: the cutoffs.json beside the model; a site's from calibrate-site)")
     qc.add_argument("--device", default="auto", help="auto, cpu or cuda")
     qc.set_defaults(run=_qc)
+
+    site = commands.add_parser(
+        "calibrate-site", help="move the verdict cut-offs to a new site, from clean scans of it",
+        description="Score clean T1 scans of one site (at least 5) and write the model's verdict cut-offs moved "
+                    "there: each by how far the site's clean median lies from the calibration scans'. "
+                    "Then: hetero-qc qc ... --cutoffs OUT.")
+    site.add_argument("inputs", nargs="+", metavar="INPUT", help="clean NIfTI scans of the site: files, folders or BIDS")
+    site.add_argument("--out", required=True, help="the site's cut-offs (JSON), written atomically")
+    site.add_argument("--site", default="the new site", help="the site's name, recorded in the cut-offs' method")
+    site.add_argument("--model", default=str(MODEL_DIR / "model.ckpt"),
+                      help="model checkpoint, with cutoffs.json beside it (default: the shipped model)")
+    site.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    site.set_defaults(run=_calibrate_site)
 
     shipper = commands.add_parser("ship-model", help="calibrate the verdict cut-offs and export the multi-task model")
     shipper.add_argument("--profile", default="cpu", help="the experiment profile: cpu, paper, long (multitask_<profile>)")

@@ -9,7 +9,7 @@ import torch
 
 from hetero_qc.corruption import RandomMotion, RandomPartialNoise, RandomRicianNoise
 from hetero_qc.data import Scan
-from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise
+from hetero_qc.evaluation.damage import SHARPNESS, damage_table, damage_variants, summarise
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.inference import TrainedModel
 from hetero_qc.models.networks import MultiTaskNet
@@ -43,6 +43,8 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
     assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
     assert table[["sigma_r", "sigma_s", "sigma_s_head", "blur", "recon_rmse", "dice"]].notna().all().all()
     assert table["dice"].between(0, 1).all()
+    sharpness = table[list(SHARPNESS)].to_numpy()  # blur against any profile, from the table alone
+    np.testing.assert_allclose((0.0 - sharpness).max(axis=1), table["blur"], atol=1e-6)
     again = damage_table(model, scans, variants, (0.0, 0.0, 0.0), seed=3)
     pd.testing.assert_frame_equal(table, again)  # seeded: the same copies every run
 

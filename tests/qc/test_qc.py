@@ -148,6 +148,7 @@ def test_cutoffs_from_validation_scores():
     assert cutoffs.verdict(ScanScores(0.2, 0.65, 0, 0.3)) == EXCLUDE
     assert cutoffs.verdict(ScanScores(0.11, 0.21, 0, 0.3)) == BLURRED
     assert "2 motion copies" in cutoffs.method and cutoffs.sharpness == profile
+    assert cutoffs.reference == pytest.approx({"sigma_r": 0.11, "sigma_s": 0.21, "blur": 0.065})  # clean medians
     undamaged = calibrate_cutoffs(table.assign(damaged=False), profile)
     assert undamaged.sigma_s == 0.70 and "largest" in undamaged.method
     # A sigma_s that barely moves: Youden alone would cut inside the clean scans' range.
@@ -173,3 +174,49 @@ def test_blur_rises_with_motion_and_smoothing_along_any_axis_not_with_noise():
     # Noise sharpens every axis alike: it can only flatten the profile (0.06 here; clean IXI scans'
     # profile is flatter, and 0 dB noise scores 0.04 on them).
     assert axis_blur(noisy[0, 0], head, profile) < min(moved_blur) - 0.05
+
+
+def test_cutoffs_move_to_a_site_by_its_clean_medians(tmp_path):
+    cut = Cutoffs(0.10, 1.05, 0.08, (0.0, 0.0, 0.0), "validation", {"sigma_r": 0.06, "sigma_s": 1.02, "blur": 0.03})
+    sharpness = [(0.1, -0.2, 0.1), (0.1, -0.2, 0.1), (0.1, -0.2, 0.1), (0.0, -0.1, 0.1), (0.2, -0.3, 0.1)]
+    site = cut.for_site([0.05, 0.06, 0.07, 0.08, 0.30], [1.10, 1.12, 1.11, 1.13, 1.40], sharpness, "site B")
+    assert site.sigma_r == pytest.approx(0.10 + 0.07 - 0.06) and site.sigma_s == pytest.approx(1.05 + 1.12 - 1.02)
+    assert site.sharpness == pytest.approx((0.1, -0.2, 0.1))  # blur is measured against the site's own profile
+    assert site.blur == pytest.approx(0.08 + 0.0 - 0.03)  # median blur of the site's scans against it: 0
+    assert site.reference == pytest.approx({"sigma_r": 0.07, "sigma_s": 1.12, "blur": 0.0})
+    assert "moved to site B by the medians of 5 clean scans" in site.method
+    assert cut.verdict(ScanScores(0.07, 1.12, 0, 0.0)) == EXCLUDE and site.verdict(ScanScores(0.07, 1.12, 0, 0.0)) == OK
+    assert site.verdict(ScanScores(0.07, 1.20, 0, 0.0)) == EXCLUDE  # damage above the site's clean level still shows
+    site.save(tmp_path / "site.json")
+    assert Cutoffs.load(tmp_path / "site.json") == site
+    with pytest.raises(ValueError, match="4 clean scans of site B; .* at least 5"):
+        cut.for_site([0.1] * 4, [1.0] * 4, sharpness[:4], "site B")
+    with pytest.raises(ValueError, match="no clean reference"):
+        Cutoffs(0.1, 1.0, 0.1, (0.0, 0.0, 0.0)).for_site([0.1] * 5, [1.0] * 5, sharpness, "site B")
+
+
+def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):
+    site_model = tmp_path / "model" / "model.ckpt"
+    site_model.parent.mkdir()
+    site_model.write_bytes(model.read_bytes())
+    reference = {"sigma_r": 0.04, "sigma_s": 0.4, "blur": 0.0}
+    Cutoffs(0.05, 0.5, 1.0, (0.0, 0.0, 0.0), "test", reference).save(site_model.parent / "cutoffs.json")
+    scans = tmp_path / "site"
+    for index in range(5):
+        write(scans / f"s{index}.nii.gz", make_phantom(40, seed=index)[0, 0].numpy() * 900)
+    before = digest(scans)
+    site_file = tmp_path / "site_cutoffs.json"
+    assert main(["calibrate-site", str(scans), "--out", str(site_file), "--site", "B", "--model", str(site_model)]) == 0
+    assert digest(scans) == before and "--cutoffs" in capsys.readouterr().out
+    site = Cutoffs.load(site_file)
+    assert "moved to B by the medians of 5 clean scans" in site.method
+    assert site.sigma_r - site.reference["sigma_r"] == pytest.approx(0.05 - reference["sigma_r"])  # same distance
+    out = tmp_path / "out"
+    assert main(["qc", str(scans / "s0.nii.gz"), "--out", str(out), "--model", str(site_model),
+                 "--cutoffs", str(site_file)]) == 0
+    assert Cutoffs.from_dict(json.loads((out / "qc.json").read_text())["cutoffs"]) == site
+    assert main(["calibrate-site", str(scans / "s0.nii.gz"), "--out", str(tmp_path / "few.json"),
+                 "--model", str(site_model)]) == 2
+    assert "1 clean scans of the new site" in capsys.readouterr().err and not (tmp_path / "few.json").exists()
+    assert main(["calibrate-site", str(scans), "--out", str(tmp_path / "old.json"), "--model", str(model)]) == 2
+    assert "no clean reference" in capsys.readouterr().err  # the fixture's cut-offs predate the reference

@@ -17,7 +17,7 @@ from hetero_qc.data import Scan
 from hetero_qc.evaluation.damage import DICE_DROP, damage_table, damage_variants
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.qc.scoring import axis_sharpness
-from hetero_qc.qc.verdict import Cutoffs, youden_threshold
+from hetero_qc.qc.verdict import SCORED, Cutoffs, youden_threshold
 
 FALSE_ALARMS = 0.05  # at most this share of clean validation scans may be flagged by a cut-off
 
@@ -38,7 +38,8 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
     split, raised where needed so that at most 5% of the clean validation scans are flagged: sigma_r
     separates the copies whose reconstruction error at least doubled (damage the network cannot undo)
     from the rest; blur separates the motion copies (variants named ``motion...``) from clean; sigma_s
-    separates copies whose segmentation was damaged (Dice drop > 0.05) from the rest.
+    separates copies whose segmentation was damaged (Dice drop > 0.05) from the rest. The clean scans'
+    median scores are kept as the cut-offs' ``reference``, for :meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`.
 
     Without the floor, a model whose sigma_s barely moves put the Youden cut-off inside the clean scans'
     range and excluded 7 of 16 clean test scans. When no validation copy had its segmentation damaged,
@@ -66,7 +67,8 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
         sigma_s = float(table["sigma_s"].max())
         method += (f"no copy's CGM Dice fell by more than {DICE_DROP}, so sigma_s is cut at the largest value "
                    "seen on validation")
-    return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method)
+    reference = {key: float(table.loc[clean, key].median()) for key in SCORED}
+    return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method, reference)
 
 
 def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:

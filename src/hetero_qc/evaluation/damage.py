@@ -22,7 +22,7 @@ from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 from hetero_qc.inference import sigma
 from hetero_qc.metrics import dice, predicted_cgm
-from hetero_qc.qc.scoring import scan_scores
+from hetero_qc.qc.scoring import axis_sharpness, scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
 
 DICE_DROP = 0.05  # a copy whose CGM Dice falls by more than this from its clean scan's is damaged
@@ -33,6 +33,7 @@ TRAINING_MIX = ("training_mix", "drawn")
 # them before any replaces one (predicted_error: mean sigma_r^2 over the head; sigma_s_head: mean sigma_s
 # over the head rather than over the predicted cortex, which shrinks to its confident core on damage).
 SCORES = ("sigma_r", "predicted_error", "sigma_s", "sigma_s_head", "blur")
+SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per copy: blur against any other profile
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
 
@@ -64,7 +65,8 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
     """One row per copy (each scan clean, then under every variant, seeded by ``seed`` and the scan's
     index): the scan scores (:func:`~hetero_qc.qc.scoring.scan_scores`, blur against the clean
     sharpness ``profile``), the reconstruction and input RMSE over the head, and the CGM Dice against
-    the labels (NaN without a segmentation head or labels). Then, against the same scan's clean copy:
+    the labels (NaN without a segmentation head or labels), and the copy's sharpness per axis
+    (:data:`SHARPNESS`). Then, against the same scan's clean copy:
     ``error_ratio`` and ``error_doubled`` (RMSE at least :data:`ERROR_RATIO` x), ``dice_drop`` and
     ``damaged`` (Dice down by more than :data:`DICE_DROP`)."""
     rows = []
@@ -87,6 +89,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
                 "sigma_s_head": float(sigma(copy.out.seg_log_var)[scan.head[None]].mean())
                 if copy.out.seg_log_var is not None else np.nan,
+                **dict(zip(SHARPNESS, axis_sharpness(copy.corrupted[0, 0], scan.head[0]))),
             })
     table = pd.DataFrame(rows)
     clean_rows = table[table["variant"] == "clean"].set_index("subject")

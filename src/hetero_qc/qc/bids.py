@@ -64,9 +64,10 @@ def model_hash(model: Path) -> str:
 
 
 def participant(bids_dir: Path, out_dir: Path, model: Path, participants: list[str] | None = None,
-                sessions: list[str] | None = None, device: str = "auto") -> int:
+                sessions: list[str] | None = None, device: str = "auto", cutoffs_file: Path | None = None) -> int:
     """Score the chosen T1w scans of ``bids_dir`` into ``out_dir`` as BIDS derivatives; 0 when every
-    scan was scored, 1 when some failed.
+    scan was scored, 1 when some failed (verdicts under ``cutoffs_file``, as in
+    :func:`~hetero_qc.qc.run.load_qc_model`).
 
     Raises:
         ValueError: (one line) for an input that is not a BIDS dataset, unknown participant or session
@@ -75,7 +76,7 @@ def participant(bids_dir: Path, out_dir: Path, model: Path, participants: list[s
     check_output_folder(bids_dir, out_dir)
     images = BidsSource(bids_dir, participants, sessions).images()
     writable_folder(out_dir)
-    trained, cutoffs, target = load_qc_model(model, device)
+    trained, cutoffs, target = load_qc_model(model, device, cutoffs_file)
     digest = model_hash(model)
     write_text(out_dir / "dataset_description.json", json.dumps({
         "Name": "hetero-qc: reconstruction and segmentation uncertainty of T1w scans",

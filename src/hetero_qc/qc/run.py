@@ -43,8 +43,9 @@ def writable_folder(folder: Path) -> None:
         raise ValueError(f"{folder}: cannot write the output folder ({error.strerror})") from None
 
 
-def load_qc_model(model: Path, device: str) -> tuple[TrainedModel, Cutoffs, torch.device]:
-    """The multi-task model at ``model`` on ``device``, with the verdict cut-offs beside it.
+def load_qc_model(model: Path, device: str, cutoffs_file: Path | None = None) -> tuple[TrainedModel, Cutoffs, torch.device]:
+    """The multi-task model at ``model`` on ``device``, with the verdict cut-offs of ``cutoffs_file``
+    (default: the ``cutoffs.json`` beside the model; a site's own from ``hetero-qc calibrate-site``).
 
     Raises:
         ValueError: for a checkpoint the QC tool cannot use, missing cut-offs or an absent device.
@@ -53,7 +54,7 @@ def load_qc_model(model: Path, device: str) -> tuple[TrainedModel, Cutoffs, torc
     trained = load_model(model, map_location=target)
     if trained.preprocessing is None or not trained.multitask:
         raise ValueError(f"{model}: the QC tool needs a multi-task model trained with its preprocessing settings")
-    cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json")
+    cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json" if cutoffs_file is None else cutoffs_file)
     trained.net.to(target)
     return trained, cutoffs, target
 
@@ -92,15 +93,16 @@ def score_all(jobs: list[Job], model: TrainedModel, cutoffs: Cutoffs, device: to
     return scored, failures, seconds
 
 
-def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto") -> int:
-    """Score ``inputs`` (files, folders, BIDS datasets) into the flat layout of ``out_dir``; returns 0
-    when every scan was scored, 1 when some failed.
+def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device: str = "auto",
+           cutoffs_file: Path | None = None) -> int:
+    """Score ``inputs`` (files, folders, BIDS datasets) into the flat layout of ``out_dir`` (verdicts
+    under ``cutoffs_file``, :func:`load_qc_model`); returns 0 when every scan was scored, 1 when some failed.
 
     Raises:
         ValueError: for problems that stop the whole run (model, cut-offs, output folder, device).
     """
     writable_folder(out_dir)
-    trained, cutoffs, target = load_qc_model(model, device)
+    trained, cutoffs, target = load_qc_model(model, device, cutoffs_file)
     jobs = [Job(item.name, item.path, flat_map_paths(out_dir, item.name), item.problem) for item in expand_inputs(inputs)]
     scored, failures, seconds = score_all(jobs, trained, cutoffs, target)
     rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "seconds": seconds[s.name],

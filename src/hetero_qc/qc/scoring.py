@@ -108,6 +108,21 @@ def flat_map_paths(out_dir: Path, name: str) -> dict[str, Path]:
     return {key: out_dir / f"{name}_{key}.nii.gz" for key in MAPS}
 
 
+def infer_file(model: TrainedModel, name: str, path: Path, device: torch.device
+               ) -> tuple[Scan, NetOutput, tio.ScalarImage]:
+    """The preprocessed scan at ``path``, the network's output on it (float32, on the CPU) and the
+    scan as read (its own grid, for the maps).
+
+    Raises:
+        ValueError: naming the file, for input the tool cannot score.
+    """
+    data, affine, spacing = load_volume(path)
+    check_geometry(path, data.shape, spacing)
+    scan = preprocess(ScanRecord(name, path), model.preprocessing)
+    out = predict(model.net, scan.image[None].to(device), model.roi_size)
+    return scan, NetOutput(*(t.float().cpu() for t in out)), tio.ScalarImage(tensor=data[None], affine=affine)
+
+
 def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, map_paths: dict[str, Path],
                device: torch.device) -> ScoredScan:
     """Score ``path`` and write its maps (each of :data:`MAPS`) to ``map_paths`` (atomically).
@@ -115,18 +130,13 @@ def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, map
     Raises:
         ValueError: naming the file, for input the tool cannot score or an output it cannot write.
     """
-    data, affine, spacing = load_volume(path)
-    check_geometry(path, data.shape, spacing)
-    scan = preprocess(ScanRecord(name, path), model.preprocessing)
-    out = predict(model.net, scan.image[None].to(device), model.roi_size)
-    out = NetOutput(*(t.float().cpu() for t in out))
+    scan, out, reference = infer_file(model, name, path, device)
     scores = scan_scores(scan.image[None], scan, out, cutoffs.sharpness)
-    reference = tio.ScalarImage(tensor=data[None], affine=affine)
     maps = {"recon": out.mean, "sigma": sigma(out.log_var), "cgm": out.seg_logits.softmax(1)[:, 1:],
             "sigma_seg": sigma(out.seg_log_var)}
     for key, volume in maps.items():
         map_paths[key].parent.mkdir(parents=True, exist_ok=True)
-        save_volume(_to_native(volume, scan, reference), affine, map_paths[key])
+        save_volume(_to_native(volume, scan, reference), reference.affine, map_paths[key])
     middle = scan.image.shape[1] // 2
     slices = {"input": scan.image[0, middle].numpy(), "sigma": maps["sigma"][0, 0, middle].numpy(),
               "cgm": maps["cgm"][0, 0, middle].numpy(), "sigma_seg": maps["sigma_seg"][0, 0, middle].numpy()}

@@ -13,7 +13,8 @@ the scan's blurriest axis falls below the sharpness of clean validation scans.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ OK = "ok"
 DEGRADED = "degraded but usable for CGM segmentation"
 BLURRED = "blurred along one axis (motion or thick slices)"
 EXCLUDE = "exclude"
+SCORED = ("sigma_r", "sigma_s", "blur")  # the scores the verdict cuts
+MIN_SITE_SCANS = 5  # clean scans of a new site needed to move the cut-offs there (Cutoffs.for_site)
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,16 @@ class ScanScores:
 @dataclass(frozen=True)
 class Cutoffs:
     """Cut-offs on sigma_r (visual), sigma_s (algorithmic) and blur, the clean scans' sharpness profile
-    that blur is measured against (:func:`~hetero_qc.qc.scoring.axis_sharpness`), and how they were
-    chosen."""
+    that blur is measured against (:func:`~hetero_qc.qc.scoring.axis_sharpness`), how they were
+    chosen, and ``reference``: the median of each of :data:`SCORED` over the clean scans they were
+    calibrated on (empty in cut-offs written before it existed), which :meth:`for_site` moves from."""
 
     sigma_r: float
     sigma_s: float
     blur: float
     sharpness: tuple[float, float, float]
     method: str = ""
+    reference: dict[str, float] = field(default_factory=dict)
 
     def verdict(self, scores: ScanScores) -> str:
         """``exclude`` (sigma_s) before ``blurred`` before ``degraded`` (sigma_r) before ``ok``."""
@@ -53,6 +58,36 @@ class Cutoffs:
         if scores.blur > self.blur:
             return BLURRED
         return DEGRADED if scores.sigma_r > self.sigma_r else OK
+
+    def for_site(self, sigma_r: Sequence[float], sigma_s: Sequence[float],
+                 sharpness: Sequence[tuple[float, float, float]], site: str) -> Cutoffs:
+        """The cut-offs moved to a new site, from at least :data:`MIN_SITE_SCANS` clean scans of it
+        (their scan sigma_r, sigma_s and :func:`~hetero_qc.qc.scoring.axis_sharpness`).
+
+        A new scanner shifts every clean score (another noise level, contrast and resolution: on the
+        NiChart scans, sigma_s's clean median sits above IXI's cut-off, ``results/sites/``), while what
+        damage adds to a score is the network's, not the site's. So each cut-off keeps its distance
+        from the clean median: it moves by the site's clean median less the calibration's
+        (``reference``), and blur is measured against the site's own sharpness profile.
+
+        Raises:
+            ValueError: with fewer than :data:`MIN_SITE_SCANS` scans, unequal lists, or cut-offs
+                without a ``reference`` (calibrated before it existed).
+        """
+        if not self.reference:
+            raise ValueError("these cut-offs carry no clean reference to move from (calibrated by an older "
+                             "hetero_qc); `hetero-qc ship-model` calibrates them again")
+        if not len(sigma_r) == len(sigma_s) == len(sharpness):
+            raise ValueError(f"{len(sigma_r)} sigma_r, {len(sigma_s)} sigma_s and {len(sharpness)} sharpness values")
+        if len(sigma_r) < MIN_SITE_SCANS:
+            raise ValueError(f"{len(sigma_r)} clean scans of {site}; moving the cut-offs there needs at least "
+                             f"{MIN_SITE_SCANS}")
+        profile = tuple(float(v) for v in np.mean(np.asarray(sharpness, float), axis=0))
+        blur = [max(p - s for p, s in zip(profile, scan)) for scan in sharpness]
+        medians = {key: float(np.median(values)) for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
+        moved = {key: getattr(self, key) + medians[key] - self.reference[key] for key in SCORED}
+        return Cutoffs(**moved, sharpness=profile, reference=medians,
+                       method=f"{self.method}; then moved to {site} by the medians of {len(sigma_r)} clean scans of it")
 
     def save(self, path: Path) -> None:
         write_text(path, json.dumps(asdict(self), indent=1))
@@ -67,8 +102,8 @@ class Cutoffs:
         sharpness = tuple(float(v) for v in values["sharpness"])
         if len(sharpness) != 3:
             raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
-        return cls(*(float(values[key]) for key in ("sigma_r", "sigma_s", "blur")), sharpness,
-                   str(values.get("method", "")))
+        reference = {key: float(values["reference"][key]) for key in SCORED} if values.get("reference") else {}
+        return cls(*(float(values[key]) for key in SCORED), sharpness, str(values.get("method", "")), reference)
 
     @classmethod
     def load(cls, path: Path) -> Cutoffs:
