@@ -42,8 +42,8 @@ bench: install ## Time our artefacts against TorchIO's -> results/bench/corrupti
 bench-train: install ## Lightning step vs a bare PyTorch loop, inference per volume -> results/bench/train.json
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc bench train
 
-model: install ## Train (or reuse) multitask_cpu, calibrate cut-offs, export to src/hetero_qc/shipped/
-	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE)
+model: install ## Train (or reuse) multitask_$(PROFILE) (or ARGS="--checkpoint C"), calibrate cut-offs, export to src/hetero_qc/shipped/
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE) $(ARGS)
 
 LONG := outputs/multitask_long
 LONG_RECORD := results/training/multitask_long

@@ -138,7 +138,7 @@ def _ship(args: argparse.Namespace) -> None:
     from hetero_qc.evaluation.cutoffs import ship
     from hetero_qc.evaluation.experiment import trained
 
-    model = trained(args.profile, "multitask", args.max_subjects)
+    model = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
     cutoffs = ship(model, Path(args.out), model.model.path.parent.parent)
     print(f"Shipped {model.model.path} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}, blur={cutoffs.blur:.3f}")
@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     shipper.add_argument("--profile", default="cpu", help="the experiment profile: cpu, paper, long (multitask_<profile>)")
     shipper.add_argument("--out", default=str(MODEL_DIR))
     shipper.add_argument("--max-subjects", type=int, default=None, help="calibrate on the first N validation scans")
+    shipper.add_argument("--checkpoint", default=None,
+                         help="ship this checkpoint of a run (its run folder's config and metrics go with it) "
+                              "rather than the profile's trained model")
     shipper.set_defaults(run=_ship)
 
     demo = commands.add_parser("demo", help="corrupt an embedded IXI scan with every artefact, save a figure")
