@@ -146,7 +146,8 @@ def main() -> None:
     print(pd.DataFrame(summary["damage_nichart"]["targets"]).T.to_string())
     print("cut-offs moved to NiChart by", len(calibrated["reference_subjects"]), "clean scans:",
           {name: calibrated[name]["flagged"] for name in ("nichart", "nichart_held_out")}, "flagged")
-    print(pd.DataFrame(calibrated["damage_nichart"]["targets"]).T.to_string())
+    if "damage_nichart" in calibrated:
+        print(pd.DataFrame(calibrated["damage_nichart"]["targets"]).T.to_string())
 
 
 if __name__ == "__main__":
