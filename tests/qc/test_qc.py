@@ -220,3 +220,13 @@ def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):
     assert "1 clean scans of the new site" in capsys.readouterr().err and not (tmp_path / "few.json").exists()
     assert main(["calibrate-site", str(scans), "--out", str(tmp_path / "old.json"), "--model", str(model)]) == 2
     assert "no clean reference" in capsys.readouterr().err  # the fixture's cut-offs predate the reference
+
+
+def test_a_checkpoint_is_evaluated_on_scans_prepared_its_own_way(model, tmp_path):
+    from hetero_qc.evaluation.experiment import trained
+
+    checkpoint = torch.load(model, weights_only=True)
+    checkpoint["hyper_parameters"]["preprocessing"]["head_median"] = 0.4  # not the cpu profile's setting
+    torch.save(checkpoint, tmp_path / "model.ckpt")
+    scans = trained("cpu", "multitask", 1, checkpoint=tmp_path / "model.ckpt").val_scans
+    assert [float(s.image[s.head].median()) for s in scans] == pytest.approx([0.4], abs=1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,7 +45,9 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     with the validation and test scans of its own split.
 
     ``checkpoint``: score this checkpoint instead (the shipped model, a long run's last.ckpt); the
-    scans are those of ``profile``'s data and split (the split depends on its seed only).
+    scans are those of ``profile``'s data and split (the split depends on its seed only), prepared
+    with the checkpoint's own preprocessing settings, as the QC tool prepares a user's scans (a long-run
+    checkpoint scored under ``profile=cpu`` otherwise met scans scaled without its ``head_median``).
     """
     experiment = experiment_name(profile, kind)
     checkpoint = trained_checkpoint(experiment) if checkpoint is None else Path(checkpoint)
@@ -54,6 +57,9 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
         cfg.run_dir = str(checkpoint.parent.parent)
         cfg.data.max_eval_subjects = max_subjects
         cfg.data.split_dir = None
+        if model.preprocessing is not None:
+            settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.preprocessing).items()}
+            cfg.data.preprocessing = {"_target_": "hetero_qc.data.Preprocessing", **settings}
     datamodule = instantiate(cfg.data)
     datamodule.setup("validate")  # only the validation and test scans are read, not the training ones
     datamodule.setup("test")
