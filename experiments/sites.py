@@ -54,7 +54,7 @@ def clean_summary(table: pd.DataFrame) -> dict:
             "sigma_r_quartiles": quartiles(clean["sigma_r"]), "sigma_s_quartiles": quartiles(clean["sigma_s"])}
 
 
-def with_reference(cutoffs: Cutoffs, model: Trained) -> Cutoffs:
+def measured_reference(cutoffs: Cutoffs, model: Trained) -> Cutoffs:
     """``cutoffs`` with their clean reference, measured on the clean validation scans where cut-offs
     written before it existed lack one (the medians :func:`~hetero_qc.evaluation.cutoffs.calibrate_cutoffs` now stores)."""
     if cutoffs.reference:
@@ -131,7 +131,7 @@ def main() -> None:
     in_reference = nichart["subject"].isin([scan.subject for scan in tuning[: args.site_reference]])
     _, calibrated = site_calibrated(nichart[in_reference & (nichart["variant"] == "clean")],
                                     {"nichart": nichart[~in_reference], "nichart_held_out": tables["nichart_held_out"]},
-                                    with_reference(cutoffs, model))
+                                    measured_reference(cutoffs, model))
     other = pd.concat([tables["nichart"], tables["single"]])
     summary = {
         "checkpoint": str(args.checkpoint), "data": str(data),

@@ -43,8 +43,10 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
     assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
     assert table[["sigma_r", "sigma_s", "sigma_s_head", "blur", "recon_rmse", "dice"]].notna().all().all()
     assert table["dice"].between(0, 1).all()
-    sharpness = table[list(SHARPNESS)].to_numpy()  # blur against any profile, from the table alone
-    np.testing.assert_allclose((0.0 - sharpness).max(axis=1), table["blur"], atol=1e-6)
+    profile = (0.05, -0.1, 0.02)  # blur against any profile, from the table's sharpness alone
+    other = damage_table(model, scans[:1], {}, profile)
+    np.testing.assert_allclose((np.array(profile) - other[list(SHARPNESS)].to_numpy()).max(axis=1), other["blur"], atol=1e-6)
+    np.testing.assert_allclose(other[list(SHARPNESS)], table.loc[[0], list(SHARPNESS)], atol=1e-6)
     again = damage_table(model, scans, variants, (0.0, 0.0, 0.0), seed=3)
     pd.testing.assert_frame_equal(table, again)  # seeded: the same copies every run
 

@@ -15,6 +15,8 @@ import torch
 
 from hetero_qc.cli import main
 from hetero_qc.corruption import RandomMotion
+from hetero_qc.data import ScanRecord, preprocess
+from hetero_qc.inference import load_model
 from hetero_qc.qc.scoring import axis_blur, axis_sharpness
 from hetero_qc.qc.verdict import (
     BLURRED,
@@ -209,6 +211,10 @@ def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):
     assert main(["calibrate-site", str(scans), "--out", str(site_file), "--site", "B", "--model", str(site_model)]) == 0
     assert digest(scans) == before and "--cutoffs" in capsys.readouterr().out
     site = Cutoffs.load(site_file)
+    settings = load_model(site_model).preprocessing
+    prepared = [preprocess(ScanRecord(p.name, p), settings) for p in sorted(scans.glob("*.nii.gz"))]
+    profile = np.mean([axis_sharpness(scan.image[0], scan.head[0]) for scan in prepared], axis=0)
+    assert site.sharpness == pytest.approx(tuple(profile), abs=1e-5)  # blur against the site's own profile
     assert "moved to B by the medians of 5 clean scans" in site.method
     assert site.sigma_r - site.reference["sigma_r"] == pytest.approx(0.05 - reference["sigma_r"])  # same distance
     out = tmp_path / "out"
@@ -220,6 +226,16 @@ def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):
     assert "1 clean scans of the new site" in capsys.readouterr().err and not (tmp_path / "few.json").exists()
     assert main(["calibrate-site", str(scans), "--out", str(tmp_path / "old.json"), "--model", str(model)]) == 2
     assert "no clean reference" in capsys.readouterr().err  # the fixture's cut-offs predate the reference
+    assert main(["calibrate-site", str(scans), "--out", str(tmp_path), "--model", str(site_model)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    # Cut-offs shipped before the reference was stored: it comes from the calibration table beside them.
+    Cutoffs(0.05, 0.5, 1.0, (0.0, 0.0, 0.0), "test").save(site_model.parent / "cutoffs.json")
+    pd.DataFrame({"variant": ["clean", "clean", "clean", "noise"], "sigma_r": [0.03, 0.04, 0.05, 0.5],
+                  "sigma_s": [0.3, 0.4, 0.5, 0.9], "blur": [0.0, 0.0, 0.0, 0.2]}).to_csv(
+        site_model.parent / "validation_scores.csv", index=False)
+    assert main(["calibrate-site", str(scans), "--out", str(tmp_path / "again.json"), "--model", str(site_model)]) == 0
+    again = Cutoffs.load(tmp_path / "again.json")
+    assert again.sigma_r == pytest.approx(site.sigma_r) and again.sigma_s == pytest.approx(site.sigma_s)
 
 
 def test_a_checkpoint_is_evaluated_on_scans_prepared_its_own_way(model, tmp_path):

@@ -77,15 +77,15 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
 and blur &le; {cutoffs.blur:.3f}.</li>
 <li><b style='color:{COLOURS[DEGRADED]}'>{DEGRADED}</b>: the image carries corruption the network cannot undo
 (sigma_r &gt; {cutoffs.sigma_r:.4f}), but the cortical segmentation is as certain as on clean scans.</li>
-<li><b style='color:{COLOURS[BLURRED]}'>{BLURRED}</b>: the scan is much blurrier along one axis than clean
-validation scans are (blur &gt; {cutoffs.blur:.3f}), as rigid motion blurs the phase-encode axis. The model's sigma does
+<li><b style='color:{COLOURS[BLURRED]}'>{BLURRED}</b>: the scan is much blurrier along one axis than the clean
+scans the cut-offs were calibrated on (blur &gt; {cutoffs.blur:.3f}), as rigid motion blurs the phase-encode axis. The model's sigma does
 not rise on motion, although simulated motion lowers the CGM Dice: check these scans before use.</li>
 <li><b style='color:{COLOURS[EXCLUDE]}'>{EXCLUDE}</b>: the cortical segmentation itself is uncertain
 (sigma_s &gt; {cutoffs.sigma_s:.4f}).</li></ul>
 <p>sigma_r: median reconstruction standard deviation over the head (intensities scaled to [0, 1]); sigma_s:
 mean segmentation standard deviation over the predicted cortex; blur: how far the sharpness of the
 blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
-axes) falls below that of the clean validation scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
+axes) falls below that of the clean calibration scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
 Cut-offs: {html.escape(cutoffs.method)}.</p>
 <h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>predicted error</th></tr>
 {rows}</table>{f"<h2>Failed</h2><ul>{failed}</ul>" if failures else ""}

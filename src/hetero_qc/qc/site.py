@@ -8,14 +8,28 @@ site's clean median lies from the calibration's. ``hetero-qc qc --cutoffs FILE``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from hetero_qc.qc.inputs import expand_inputs
-from hetero_qc.qc.run import load_qc_model
+from hetero_qc.qc.run import load_qc_model, writable_folder
 from hetero_qc.qc.scoring import axis_sharpness, infer_file, scan_scores
-from hetero_qc.qc.verdict import Cutoffs
+from hetero_qc.qc.verdict import MIN_SITE_SCANS, SCORED, Cutoffs
+
+VALIDATION_SCORES = "validation_scores.csv"  # beside a shipped model: the calibration's table (evaluation.cutoffs.ship)
+
+
+def with_reference(cutoffs: Cutoffs, model: Path) -> Cutoffs:
+    """``cutoffs`` with their clean reference: cut-offs calibrated before it was stored take it from the
+    clean rows of the calibration table shipped beside the model (the same medians)."""
+    table = Path(model).parent / VALIDATION_SCORES
+    if cutoffs.reference or not table.is_file():
+        return cutoffs
+    clean = pd.read_csv(table).query("variant == 'clean'")
+    return replace(cutoffs, reference={key: float(clean[key].median()) for key in SCORED}) if len(clean) else cutoffs
 
 
 def calibrate_site(inputs: list[str], out: Path, model: Path, site: str, device: str = "auto") -> Cutoffs:
@@ -24,13 +38,21 @@ def calibrate_site(inputs: list[str], out: Path, model: Path, site: str, device:
 
     Raises:
         ValueError: for an input that cannot be scored (every reference scan must be), too few scans,
-            or cut-offs that cannot be moved (:meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`).
+            an output that cannot be written, or cut-offs that cannot be moved
+            (:meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`); each before any scan is scored.
     """
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"{out}: is a folder; --out names the cut-offs file to write")
+    writable_folder(out.parent)
     trained, cutoffs, target = load_qc_model(model, device)
+    cutoffs = with_reference(cutoffs, model)
     items = expand_inputs(inputs)
     for item in items:
         if item.problem:
             raise ValueError(f"{item.path}: {item.problem}")
+    if len(items) < MIN_SITE_SCANS or not cutoffs.reference:  # the same errors as after scoring, without the wait
+        cutoffs.for_site([0.0] * len(items), [0.0] * len(items), [(0.0, 0.0, 0.0)] * len(items), site)
     sigma_r, sigma_s, sharpness = [], [], []
     for item in tqdm(items, desc="scoring the site's clean scans", unit="scan", disable=None):
         scan, output, _ = infer_file(trained, item.name, item.path, target)

@@ -68,7 +68,9 @@ class Cutoffs:
         NiChart scans, sigma_s's clean median sits above IXI's cut-off, ``results/sites/``), while what
         damage adds to a score is the network's, not the site's. So each cut-off keeps its distance
         from the clean median: it moves by the site's clean median less the calibration's
-        (``reference``), and blur is measured against the site's own sharpness profile.
+        (``reference``), and blur is measured against the site's own sharpness profile (each
+        reference scan's blur against the other scans' profile: a profile that includes the scan
+        itself would pull the site's clean blur, and so its cut-off, down).
 
         Raises:
             ValueError: with fewer than :data:`MIN_SITE_SCANS` scans, unequal lists, or cut-offs
@@ -82,8 +84,10 @@ class Cutoffs:
         if len(sigma_r) < MIN_SITE_SCANS:
             raise ValueError(f"{len(sigma_r)} clean scans of {site}; moving the cut-offs there needs at least "
                              f"{MIN_SITE_SCANS}")
-        profile = tuple(float(v) for v in np.mean(np.asarray(sharpness, float), axis=0))
-        blur = [max(p - s for p, s in zip(profile, scan)) for scan in sharpness]
+        axes = np.asarray(sharpness, float)  # (N, 3)
+        profile = tuple(float(v) for v in axes.mean(axis=0))
+        others = (axes.sum(axis=0) - axes) / (len(axes) - 1)  # each scan against the others' profile, not its own
+        blur = (others - axes).max(axis=1)
         medians = {key: float(np.median(values)) for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
         moved = {key: getattr(self, key) + medians[key] - self.reference[key] for key in SCORED}
         return Cutoffs(**moved, sharpness=profile, reference=medians,
