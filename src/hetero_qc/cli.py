@@ -139,7 +139,7 @@ def _ship(args: argparse.Namespace) -> None:
     from hetero_qc.evaluation.experiment import trained
 
     model = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
-    cutoffs = ship(model, Path(args.out), model.model.path.parent.parent)
+    cutoffs = ship(model, Path(args.out), model.model.path.parent.parent, args.overrides)
     print(f"Shipped {model.model.path} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}, blur={cutoffs.blur:.3f}")
 
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     shipper.add_argument("--checkpoint", default=None,
                          help="ship this checkpoint of a run (its run folder's config and metrics go with it) "
                               "rather than the profile's trained model")
+    shipper.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml, the calibration's corruptions "
+                                                      "(e.g. levels=[moderate,outside_brain,cortex_box] for a quicker run)")
     shipper.set_defaults(run=_ship)
 
     demo = commands.add_parser("demo", help="corrupt an embedded IXI scan with every artefact, save a figure")

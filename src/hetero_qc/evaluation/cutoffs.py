@@ -6,6 +6,7 @@ QC tool only reads the cut-offs it wrote (``qc/`` never imports ``evaluation/``)
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +72,17 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
     return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method, reference)
 
 
-def ship(model: Trained, out_dir: Path, run_dir: Path) -> Cutoffs:
-    """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs, the validation
-    scores, and the run's config and metrics into ``out_dir``."""
+def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] = ()) -> Cutoffs:
+    """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs calibrated on
+    the damage variants (``conf/damage.yaml`` with Hydra ``overrides``), the validation scores, and the
+    run's config and metrics into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = torch.load(model.model.path, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
     write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
     profile = sharpness_profile(model.val_scans)
-    table = damage_table(model, model.val_scans, damage_variants(model), profile)
+    table = damage_table(model, model.val_scans, damage_variants(model, overrides), profile)
     write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))
     cutoffs = calibrate_cutoffs(table, profile)
     cutoffs.save(out_dir / "cutoffs.json")
