@@ -22,7 +22,7 @@ def test_bench_rows_have_the_promised_keys(tmp_path):
 
 
 def test_bench_train_reports_both_loops(tmp_path):
-    from hetero_qc.bench.train import bench_train
+    from hetero_qc.bench.train import bench_train, max_loss_difference
     from tests.test_train import TINY
 
     result = bench_train(steps=3, overrides=(*TINY, f"paths.cache={tmp_path}"))  # no writes in the repository
@@ -32,7 +32,12 @@ def test_bench_train_reports_both_loops(tmp_path):
     # Utilisation: FLOPs counted, a peak measured there and then, MFU their ratio, volumes per hour.
     assert result["gflops_per_step"] > 0 and 0 < result["peak_tflops"] < 1e4
     assert result["mfu"] == pytest.approx(result["achieved_tflops"] / result["peak_tflops"], rel=0.01, abs=1e-4)
-    assert result["samples_per_hour"] == pytest.approx(2 * 3600 / (result["lightning_ms_per_step"] / 1000), rel=0.01)
+    step_s = (result["lightning_ms_per_step"] + result["data_ms_per_step"]) / 1000  # no workers: data counts
+    assert result["samples_per_hour"] == pytest.approx(2 * 3600 / step_s, rel=0.01)
+    # Both loops did the same work: the same batches, corruption draws, updates and schedule.
+    assert len(result["losses_lightning"]) == len(result["losses_plain"]) == 3 + 3 + 1
+    assert len(set(result["losses_plain"])) > 1  # the updates and the draws change the loss
+    assert max_loss_difference(result) <= 1e-5 * max(abs(v) for v in result["losses_plain"])
     assert len(result["top_operators"]) == 8 and 0 < sum(o["share"] for o in result["top_operators"]) <= 1.0
 
 
