@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import struct
 
 import nibabel as nib
@@ -17,6 +18,7 @@ from hetero_qc.cli import main
 from hetero_qc.corruption import RandomMotion
 from hetero_qc.data import ScanRecord, preprocess
 from hetero_qc.inference import load_model
+from hetero_qc.qc.run import model_hash
 from hetero_qc.qc.scoring import axis_blur, axis_sharpness
 from hetero_qc.qc.verdict import (
     BLURRED,
@@ -221,6 +223,16 @@ def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):
     assert main(["qc", str(scans / "s0.nii.gz"), "--out", str(out), "--model", str(site_model),
                  "--cutoffs", str(site_file)]) == 0
     assert Cutoffs.from_dict(json.loads((out / "qc.json").read_text())["cutoffs"]) == site
+    assert site.model_sha256 == model_hash(site_model)
+    other = tmp_path / "other" / "model.ckpt"  # another model: the site's cut-offs are not its own
+    other.parent.mkdir()
+    checkpoint = torch.load(site_model, weights_only=True)
+    torch.save(checkpoint | {"global_step": checkpoint["global_step"] + 1}, other)
+    shutil.copy(site_model.parent / "cutoffs.json", other.parent)
+    assert main(["qc", str(scans / "s0.nii.gz"), "--out", str(tmp_path / "other_out"), "--model", str(other),
+                 "--cutoffs", str(site_file)]) == 2
+    assert "moved to a site for the model with sha256" in capsys.readouterr().err
+    assert not (tmp_path / "other_out" / "qc.json").exists()
     assert main(["calibrate-site", str(scans / "s0.nii.gz"), "--out", str(tmp_path / "few.json"),
                  "--model", str(site_model)]) == 2
     assert "1 clean scans of the new site" in capsys.readouterr().err and not (tmp_path / "few.json").exists()

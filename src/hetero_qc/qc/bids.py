@@ -10,7 +10,6 @@ writing BIDS derivatives.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +21,7 @@ from hetero_qc.atomic import write_text
 from hetero_qc.data import BidsSource
 from hetero_qc.data.sources import strip_nifti
 from hetero_qc.qc.report import render
-from hetero_qc.qc.run import Job, load_qc_model, score_all, writable_folder
+from hetero_qc.qc.run import Job, load_qc_model, model_hash, score_all, writable_folder
 from hetero_qc.qc.scoring import ScoredScan
 from hetero_qc.qc.verdict import Cutoffs, ScanScores
 
@@ -52,15 +51,6 @@ def derivative_paths(bids_dir: Path, out_dir: Path, image: Path) -> tuple[dict[s
     stem = _stem(image)
     maps = {key: folder / f"{stem}_desc-{desc}_T1w.nii.gz" for key, desc in DESC.items()}
     return maps, folder / f"{stem}_T1w.json", folder / f"{stem}_T1w.html"
-
-
-def model_hash(model: Path) -> str:
-    """SHA-256 of the checkpoint file."""
-    digest = hashlib.sha256()
-    with open(model, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def participant(bids_dir: Path, out_dir: Path, model: Path, participants: list[str] | None = None,

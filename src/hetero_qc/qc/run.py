@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -43,18 +44,32 @@ def writable_folder(folder: Path) -> None:
         raise ValueError(f"{folder}: cannot write the output folder ({error.strerror})") from None
 
 
+def model_hash(model: Path) -> str:
+    """SHA-256 of the checkpoint file."""
+    digest = hashlib.sha256()
+    with open(model, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_qc_model(model: Path, device: str, cutoffs_file: Path | None = None) -> tuple[TrainedModel, Cutoffs, torch.device]:
     """The multi-task model at ``model`` on ``device``, with the verdict cut-offs of ``cutoffs_file``
     (default: the ``cutoffs.json`` beside the model; a site's own from ``hetero-qc calibrate-site``).
 
     Raises:
-        ValueError: for a checkpoint the QC tool cannot use, missing cut-offs or an absent device.
+        ValueError: for a checkpoint the QC tool cannot use, missing cut-offs, cut-offs moved to a site
+            for another model, or an absent device.
     """
     target = _device(device)
     trained = load_model(model, map_location=target)
     if trained.preprocessing is None or not trained.multitask:
         raise ValueError(f"{model}: the QC tool needs a multi-task model trained with its preprocessing settings")
     cutoffs = Cutoffs.load(Path(model).parent / "cutoffs.json" if cutoffs_file is None else cutoffs_file)
+    if cutoffs.model_sha256 and cutoffs.model_sha256 != (digest := model_hash(model)):
+        raise ValueError(f"{cutoffs_file}: these cut-offs were moved to a site for the model with sha256 "
+                         f"{cutoffs.model_sha256[:16]}..., not {model} ({digest[:16]}...); `hetero-qc calibrate-site` "
+                         "with this model moves its own")
     trained.net.to(target)
     return trained, cutoffs, target
 

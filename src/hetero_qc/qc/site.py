@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from hetero_qc.qc.inputs import expand_inputs
-from hetero_qc.qc.run import load_qc_model, writable_folder
+from hetero_qc.qc.run import load_qc_model, model_hash, writable_folder
 from hetero_qc.qc.scoring import axis_sharpness, infer_file, scan_scores
 from hetero_qc.qc.verdict import MIN_SITE_SCANS, SCORED, Cutoffs
 
@@ -60,6 +60,6 @@ def calibrate_site(inputs: list[str], out: Path, model: Path, site: str, device:
         sigma_r.append(scores.sigma_r)
         sigma_s.append(scores.sigma_s)
         sharpness.append(axis_sharpness(scan.image[0], scan.head[0]))
-    moved = cutoffs.for_site(sigma_r, sigma_s, sharpness, site)
+    moved = replace(cutoffs.for_site(sigma_r, sigma_s, sharpness, site), model_sha256=model_hash(model))
     moved.save(out)
     return moved

@@ -42,7 +42,8 @@ class Cutoffs:
     """Cut-offs on sigma_r (visual), sigma_s (algorithmic) and blur, the clean scans' sharpness profile
     that blur is measured against (:func:`~hetero_qc.qc.scoring.axis_sharpness`), how they were
     chosen, and ``reference``: the median of each of :data:`SCORED` over the clean scans they were
-    calibrated on (empty in cut-offs written before it existed), which :meth:`for_site` moves from."""
+    calibrated on (empty in cut-offs written before it existed), which :meth:`for_site` moves from, and
+    ``model_sha256``: the checkpoint that cut-offs moved to a site belong to (empty beside their model)."""
 
     sigma_r: float
     sigma_s: float
@@ -50,6 +51,7 @@ class Cutoffs:
     sharpness: tuple[float, float, float]
     method: str = ""
     reference: dict[str, float] = field(default_factory=dict)
+    model_sha256: str = ""
 
     def verdict(self, scores: ScanScores) -> str:
         """``exclude`` (sigma_s) before ``blurred`` before ``degraded`` (sigma_r) before ``ok``."""
@@ -107,7 +109,8 @@ class Cutoffs:
         if len(sharpness) != 3:
             raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
         reference = {key: float(values["reference"][key]) for key in SCORED} if values.get("reference") else {}
-        return cls(*(float(values[key]) for key in SCORED), sharpness, str(values.get("method", "")), reference)
+        return cls(*(float(values[key]) for key in SCORED), sharpness, str(values.get("method", "")), reference,
+                   str(values.get("model_sha256", "")))
 
     @classmethod
     def load(cls, path: Path) -> Cutoffs:
