@@ -212,11 +212,13 @@ def test_evaluate_runs_as_a_hydra_multirun_sweep(tmp_path):
     run(config(tmp_path, "recon_cpu", ["trainer.max_steps=2", "test=false"]))
     sweep = tmp_path / "sweep"
     command = [Path(sys.executable).parent / "hetero-qc", "evaluate", "-m", "snr_db=0,10", "max_subjects=1",
-               f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"hydra.sweep.dir={sweep}"]
+               f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"hydra.sweep.dir={sweep}",
+               f"cache_dir={tmp_path / 'cache'}"]  # no writes in the repository
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = pd.concat([pd.read_csv(p) for p in sorted(sweep.rglob("rows.csv"))])
     assert sorted(rows["snr_db"]) == [0.0, 10.0] and rows["subject"].nunique() == 1
+    assert any((tmp_path / "cache").rglob("*")), "the prepared scans are cached where the sweep was told"
     figure = subprocess.run([sys.executable, REPO_ROOT / "experiments" / "fig3.py", "--from-multirun", sweep,
                              "--out", tmp_path / "fig3"], capture_output=True, text=True)
     assert figure.returncode == 0, figure.stderr[-2000:]

@@ -20,7 +20,8 @@ from hetero_qc.evaluation.predictions import noisy_copies, predict_copies, scan_
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    model = trained(cfg.profile, "recon", cfg.get("max_subjects"), checkpoint=cfg.get("ckpt"))
+    model = trained(cfg.profile, "recon", cfg.get("max_subjects"), checkpoint=cfg.get("ckpt"),
+                    cache_dir=cfg.get("cache_dir"))
     rows = []
     for scan in model.test_scans:
         copies = noisy_copies(scan.image[None], [float(cfg.snr_db)], int(cfg.seed))

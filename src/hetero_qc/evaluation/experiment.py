@@ -40,7 +40,8 @@ class Trained(NamedTuple):
         return self.model.roi_size
 
 
-def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint: str | Path | None = None) -> Trained:
+def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint: str | Path | None = None,
+            cache_dir: str | Path | None = None) -> Trained:
     """The ``kind`` model (``recon`` or ``multitask``) of ``profile`` (trained now if no run exists),
     with the validation and test scans of its own split.
 
@@ -48,6 +49,7 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     scans are those of ``profile``'s data and split (the split depends on its seed only), prepared
     with the checkpoint's own preprocessing settings, as the QC tool prepares a user's scans (a long-run
     checkpoint scored under ``profile=cpu`` otherwise met scans scaled without its ``head_median``).
+    ``cache_dir``: where the prepared scans are cached (default: the experiment's, in the repository).
     """
     experiment = experiment_name(profile, kind)
     checkpoint = trained_checkpoint(experiment) if checkpoint is None else Path(checkpoint)
@@ -57,6 +59,8 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
         cfg.run_dir = str(checkpoint.parent.parent)
         cfg.data.max_eval_subjects = max_subjects
         cfg.data.split_dir = None
+        if cache_dir is not None:
+            cfg.data.cache_dir = str(cache_dir)
         if model.preprocessing is not None:
             settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.preprocessing).items()}
             cfg.data.preprocessing = {"_target_": "hetero_qc.data.Preprocessing", **settings}
