@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hetero_qc.evaluation.cutoffs import calibrate_cutoffs, sharpness_profile
+from hetero_qc.evaluation.cutoffs import cutoffs_for
 from hetero_qc.evaluation.damage import damage_table, damage_variants, summarise
 from hetero_qc.evaluation.experiment import figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR
@@ -60,17 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
     variants = damage_variants(model, args.overrides)
-    shipped = Path(args.checkpoint).parent / "cutoffs.json"
-    if shipped.exists():
-        cutoffs = Cutoffs.load(shipped)
-    else:
-        profile = sharpness_profile(model.val_scans)
-        cutoffs = calibrate_cutoffs(damage_table(model, model.val_scans, variants, profile, args.seed), profile)
+    cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed)
     table = damage_table(model, model.test_scans, variants, cutoffs.sharpness, seed=args.seed + 10_000)
-    summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(shipped) if shipped.exists()
+    summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(source) if source
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}
     save_results(Path(args.out), "damage", plot(table, cutoffs), table, summary)
-    if not shipped.exists():  # the cut-offs calibrated now: copied beside the checkpoint, `qc --model` and sites.py take it
+    if source is None:  # the cut-offs calibrated now: copied beside the checkpoint, `qc --model` and sites.py take it
         cutoffs.save(Path(args.out) / "cutoffs.json")
     targets = pd.DataFrame(summary["targets"]).T
     print(targets.to_string(), pd.DataFrame(summary["scores"]).T.to_string(),

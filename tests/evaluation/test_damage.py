@@ -14,6 +14,7 @@ from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.inference import TrainedModel
 from hetero_qc.models.networks import MultiTaskNet
 from hetero_qc.models.unet import UNetConfig
+from hetero_qc.qc.scoring import axis_sharpness
 from hetero_qc.qc.verdict import EXCLUDE, OK, Cutoffs
 from tests.conftest import make_phantom
 
@@ -112,3 +113,24 @@ def test_damage_summary_numbers_and_targets():
     assert targets["kept_outside_brain"]["met"] and summary["kept_outside_brain"] == "4 of 4"
     assert targets["dice_drop_outside_brain"] == {"value": 0.0, "target": 0.02, "met": True}
     assert not targets["clean_dice"]["met"]  # 0.80 < 0.82
+
+
+def test_cutoffs_are_read_beside_a_checkpoint_or_calibrated_on_validation(tmp_path):
+    from hetero_qc.evaluation.cutoffs import cutoffs_for
+
+    torch.manual_seed(0)
+    net = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)))
+    scans = [phantom_scan(0), phantom_scan(1)]
+    model = Trained(TrainedModel(net.eval(), Path("tiny.ckpt"), 0, None, None, None, None), [], scans)
+    variants = {"noise": {"severe": RandomRicianNoise(snr_db=-5.0)},
+                "motion": {"moderate": RandomMotion(degrees=5.0, translation=5.0)}}
+    checkpoint = tmp_path / "run" / "model.ckpt"  # need not exist: only its folder is looked in
+    calibrated, source = cutoffs_for(model, checkpoint, variants)
+    assert source is None and "on 2 validation scans and 4 corrupted copies" in calibrated.method
+    assert set(calibrated.reference) == {"sigma_r", "sigma_s", "blur"}
+    assert calibrated.sharpness == pytest.approx(
+        tuple(np.mean([axis_sharpness(s.image[0], s.head[0]) for s in scans], axis=0)))
+    shipped = Cutoffs(0.1, 1.0, 0.2, (0.0, 0.0, 0.0), "shipped", {"sigma_r": 0.05, "sigma_s": 0.9, "blur": 0.0})
+    checkpoint.parent.mkdir()
+    shipped.save(checkpoint.parent / "cutoffs.json")
+    assert cutoffs_for(model, checkpoint, variants) == (shipped, checkpoint.parent / "cutoffs.json")
