@@ -59,7 +59,7 @@ train-long: install ## Train (or carry on) multitask_long, 10k steps, from its l
 record-long: install ## Copy multitask_long's checkpoint, config, joined metrics and code version -> results/training/
 	mkdir -p $(LONG_RECORD)
 	$(PY) -c "from pathlib import Path; from hetero_qc.train import join_chunks; join_chunks(Path('$(LONG)'))"
-	cp $(LONG)/config.yaml $(LONG)/metrics.csv $(LONG)/chunks.txt $(LONG_RECORD)/
+	cp $(LONG)/config.yaml $(LONG)/metrics.csv $(LONG)/chunks.txt $(LONG)/split.json $(LONG_RECORD)/
 	cp $(LONG)/checkpoints/last.ckpt $(LONG_RECORD)/last.ckpt.tmp && mv $(LONG_RECORD)/last.ckpt.tmp $(LONG_RECORD)/last.ckpt
 	$(PY) -c "import torch; c = torch.load('$(LONG_RECORD)/last.ckpt', map_location='cpu', weights_only=True); print('global_step', c['global_step'])" > $(LONG_RECORD)/step.txt
 	echo "recorded $$(date -u +%FT%TZ) from the checkpoint of $$(date -u -r $(LONG)/checkpoints/last.ckpt +%FT%TZ)" >> $(LONG_RECORD)/step.txt

@@ -139,7 +139,9 @@ def _ship(args: argparse.Namespace) -> None:
     from hetero_qc.evaluation.experiment import trained
 
     model = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
-    cutoffs = ship(model, Path(args.out), model.model.path.parent.parent, args.overrides)
+    path = model.model.path  # a run's checkpoints/last.ckpt, or a committed record's last.ckpt beside its config
+    run_dir = path.parent if (path.parent / "config.yaml").exists() else path.parent.parent
+    cutoffs = ship(model, Path(args.out), run_dir, args.overrides)
     print(f"Shipped {model.model.path} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}, blur={cutoffs.blur:.3f}")
 
