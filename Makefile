@@ -64,26 +64,29 @@ record-long: install ## Copy multitask_long's checkpoint, config, joined metrics
 	$(PY) -c "import torch; c = torch.load('$(LONG_RECORD)/last.ckpt', map_location='cpu', weights_only=True); print('global_step', c['global_step'])" > $(LONG_RECORD)/step.txt
 	echo "recorded $$(date -u +%FT%TZ) from the checkpoint of $$(date -u -r $(LONG)/checkpoints/last.ckpt +%FT%TZ)" >> $(LONG_RECORD)/step.txt
 
+# every figure: PROFILE=cpu|paper|long, CHECKPOINT= a model to score instead of the profile's, ARGS= more options
+FIGURE_ARGS = --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(ARGS)
+
 reproduce-fig3: install ## Fig 3: sigma vs error over 41 noise levels -> results/fig3/ (PROFILE=cpu|paper)
-	$(RUN) experiments/fig3.py --profile $(PROFILE)
+	$(RUN) experiments/fig3.py $(FIGURE_ARGS)
 
 reproduce-fig4: install ## Fig 4: sigma of clean vs artefacted test scans, AUROC -> results/fig4/
-	$(RUN) experiments/fig4.py --profile $(PROFILE)
+	$(RUN) experiments/fig4.py $(FIGURE_ARGS)
 
 reproduce-fig5: install ## Fig 5 and 7: map panels -> results/fig5/, results/fig7/
-	$(RUN) experiments/fig5.py --profile $(PROFILE)
+	$(RUN) experiments/fig5.py $(FIGURE_ARGS)
 
 reproduce-fig8: install ## Fig 8: partial noise raises sigma_r, not sigma_s -> results/fig8/
-	$(RUN) experiments/fig8.py --profile $(PROFILE)
+	$(RUN) experiments/fig8.py $(FIGURE_ARGS)
 
 reproduce-damage: install ## sigma_r/sigma_s against the damage done, verdicts -> results/damage/ (CHECKPOINT=, default: shipped; ARGS= more options)
-	$(RUN) experiments/damage.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(ARGS)
+	$(RUN) experiments/damage.py $(FIGURE_ARGS)
 
 reproduce-sites: install ## Other sites and scanners (../shared/data/other-sites, read in place) -> results/sites/
-	$(RUN) experiments/sites.py --profile $(PROFILE) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(ARGS)
+	$(RUN) experiments/sites.py $(FIGURE_ARGS)
 
 reproduce-calibration: install ## Beyond the paper: sparsification, UCE, coverage, sigma scaling -> results/calibration/
-	$(RUN) experiments/calibration.py --profile $(PROFILE)
+	$(RUN) experiments/calibration.py $(FIGURE_ARGS)
 
 reproduce-all: reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-fig8 reproduce-damage reproduce-calibration ## Every figure
 

@@ -48,7 +48,7 @@ def voxels(model, scans, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     parser = figure_parser(__doc__, "results/calibration")
     args = parser.parse_args()
-    model = trained(args.profile, "recon", args.max_subjects)
+    model = trained(args.profile, "recon", args.max_subjects, args.checkpoint)
     val_error, val_sigma = voxels(model, model.val_scans, args.seed)
     test_error, test_sigma = voxels(model, model.test_scans, args.seed + 1000)
     scale = fit_sigma_scale(val_error, val_sigma)

@@ -53,9 +53,7 @@ def plot(table: pd.DataFrame, cutoffs: Cutoffs) -> plt.Figure:
 
 
 def main() -> None:
-    parser = figure_parser(__doc__, "results/damage")
-    parser.add_argument("--checkpoint", default=str(MODEL_DIR / "model.ckpt"),
-                        help="the model to evaluate (default: the shipped model)")
+    parser = figure_parser(__doc__, "results/damage", str(MODEL_DIR / "model.ckpt"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)

@@ -22,8 +22,8 @@ from hetero_qc.evaluation.stats import pearson_r
 LEVELS = np.round(np.linspace(10, -10, 41), 2).tolist()
 
 
-def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
-    model = trained(profile, "recon", max_subjects)
+def collect(profile: str, seed: int, max_subjects: int | None = None, checkpoint: str | None = None) -> pd.DataFrame:
+    model = trained(profile, "recon", max_subjects, checkpoint)
     rows = []
     for scan in model.test_scans:
         copies = noisy_copies(scan.image[None], LEVELS, seed)
@@ -73,7 +73,7 @@ def main() -> None:
     if args.from_multirun:
         table = pd.concat([pd.read_csv(p) for p in sorted(Path(args.from_multirun).rglob("rows.csv"))])
     else:
-        table = collect(args.profile, args.seed, args.max_subjects)
+        table = collect(args.profile, args.seed, args.max_subjects, args.checkpoint)
     summary, per_subject = summarise(table)
     save_results(Path(args.out), "fig3", plot(table, per_subject), table, summary)
     print({k: v for k, v in summary.items() if k != "paper"})

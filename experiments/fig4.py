@@ -25,10 +25,10 @@ from hetero_qc.evaluation.stats import auroc_mann_whitney
 SEVERITIES = severities()  # conf/severities/graded.yaml
 
 
-def collect(profile: str, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
+def collect(profile: str, seed: int, max_subjects: int | None = None, checkpoint: str | None = None) -> pd.DataFrame:
     """Every test scan clean and under each graded artefact: its scan scores
     (:func:`~hetero_qc.evaluation.damage.damage_table`)."""
-    model = trained(profile, "recon", max_subjects)
+    model = trained(profile, "recon", max_subjects, checkpoint)
     return damage_table(model, model.test_scans, SEVERITIES, sharpness_profile(model.val_scans), seed)
 
 
@@ -62,7 +62,7 @@ def plot(table: pd.DataFrame) -> plt.Figure:
 def main() -> None:
     parser = figure_parser(__doc__, "results/fig4")
     args = parser.parse_args()
-    table = collect(args.profile, args.seed, args.max_subjects)
+    table = collect(args.profile, args.seed, args.max_subjects, args.checkpoint)
     summary = summarise(table)
     save_results(Path(args.out), "fig4", plot(table), table, summary)
     print("sigma:", summary["auroc"], "blur:", summary["auroc_blur"], sep="\n")

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--subject", type=int, default=0, help="index into the test split")
     args = parser.parse_args()
 
-    recon = trained(args.profile, "recon", args.max_subjects)
+    recon = trained(args.profile, "recon", args.max_subjects, args.checkpoint)
     scan = recon.test_scans[args.subject]
     moved = severities()["motion"]["moderate"](scan.image[None], scan.spacing,
                                                    torch.Generator().manual_seed(args.seed)).image
@@ -50,7 +50,7 @@ def main() -> None:
     save_results(Path(args.out) / "fig5", "fig5", panel(maps, f"{scan.subject}: reconstruction model, simulated motion"),
                  pd.DataFrame([scan_summary(scan, copy)]), {"subject": scan.subject, "artefact": "motion 5 deg / 5 mm"})
 
-    multitask = trained(args.profile, "multitask", args.max_subjects)
+    multitask = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
     scan = multitask.test_scans[args.subject]
     noisy = partial_noise(scan.image[None], scan.brain[None], "outside_brain", -5.0, args.seed)
     (copy,) = predict_copies(multitask.net, noisy, ["partial"], multitask.roi_size)

@@ -27,8 +27,9 @@ from hetero_qc.evaluation.predictions import (
 from hetero_qc.evaluation.stats import paired_relative_change
 
 
-def collect(profile: str, snr_db: float, seed: int, max_subjects: int | None = None) -> pd.DataFrame:
-    model = trained(profile, "multitask", max_subjects)
+def collect(profile: str, snr_db: float, seed: int, max_subjects: int | None = None,
+            checkpoint: str | None = None) -> pd.DataFrame:
+    model = trained(profile, "multitask", max_subjects, checkpoint)
     rows = []
     for index, scan in enumerate(model.test_scans):
         clean, brain = scan.image[None], scan.brain[None]
@@ -75,7 +76,7 @@ def main() -> None:
     parser = figure_parser(__doc__, "results/fig8")
     parser.add_argument("--snr-db", type=float, default=-5.0)
     args = parser.parse_args()
-    table = collect(args.profile, args.snr_db, args.seed, args.max_subjects)
+    table = collect(args.profile, args.snr_db, args.seed, args.max_subjects, args.checkpoint)
     summary = summarise(table, args.snr_db)
     save_results(Path(args.out), "fig8", plot(table), table, summary)
     print({k: v for k, v in summary.items() if k != "by_condition"})

@@ -96,9 +96,7 @@ def plot(groups: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> plt.Figure:
 
 
 def main() -> None:
-    parser = figure_parser(__doc__, "results/sites")
-    parser.add_argument("--checkpoint", default=str(MODEL_DIR / "model.ckpt"),
-                        help="the model to evaluate, with cutoffs.json beside it (default: the shipped model)")
+    parser = figure_parser(__doc__, "results/sites", str(MODEL_DIR / "model.ckpt"))
     parser.add_argument("--data", default=str(OTHER_SITES), help=f"the other-sites folder (default {OTHER_SITES})")
     parser.add_argument("--held-out", type=int, default=3, help="labelled subjects kept for a final check (the last N)")
     parser.add_argument("--site-reference", type=int, default=5,

@@ -258,3 +258,14 @@ def test_a_checkpoint_is_evaluated_on_scans_prepared_its_own_way(model, tmp_path
     torch.save(checkpoint, tmp_path / "model.ckpt")
     scans = trained("cpu", "multitask", 1, checkpoint=tmp_path / "model.ckpt").val_scans
     assert [float(s.image[s.head].median()) for s in scans] == pytest.approx([0.4], abs=1e-3)
+
+
+def test_a_checkpoint_is_scored_with_the_data_config_of_its_own_kind(model, tmp_path):
+    """Fig 4 asks for the ``recon`` model; given multitask_long's checkpoint under the ``long`` profile,
+    which has no recon experiment, it reads the scans of multitask_long's data config instead of failing."""
+    from hetero_qc.evaluation.experiment import trained
+
+    with pytest.raises(ValueError, match="no experiment 'recon_long'"):
+        trained("long", "recon", 1, cache_dir=tmp_path)
+    scored = trained("long", "recon", 1, checkpoint=model, cache_dir=tmp_path)
+    assert scored.model.multitask and len(scored.val_scans) == 1 and len(scored.test_scans) == 1

@@ -46,14 +46,19 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     with the validation and test scans of its own split.
 
     ``checkpoint``: score this checkpoint instead (the shipped model, a long run's last.ckpt); the
-    scans are those of ``profile``'s data and split (the split depends on its seed only), prepared
-    with the checkpoint's own preprocessing settings, as the QC tool prepares a user's scans (a long-run
-    checkpoint scored under ``profile=cpu`` otherwise met scans scaled without its ``head_median``).
+    scans are those of ``profile``'s data and split (the experiment config of the checkpoint's own
+    kind; the split depends on its seed only), prepared with the checkpoint's own preprocessing
+    settings, as the QC tool prepares a user's scans (a long-run checkpoint scored under
+    ``profile=cpu`` otherwise met scans scaled without its ``head_median``).
     ``cache_dir``: where the prepared scans are cached (default: the experiment's, in the repository).
     """
-    experiment = experiment_name(profile, kind)
-    checkpoint = trained_checkpoint(experiment) if checkpoint is None else Path(checkpoint)
-    model = load_model(checkpoint)
+    if checkpoint is None:
+        experiment = experiment_name(profile, kind)
+        model = load_model(trained_checkpoint(experiment))
+    else:  # the data config of the checkpoint's own kind: Fig 4 can score multitask_long's (no recon_long)
+        model = load_model(checkpoint)
+        experiment = experiment_name(profile, "multitask" if model.multitask else "recon")
+    checkpoint = model.path
     _, cfg = config_key(experiment)
     with open_dict(cfg):
         cfg.run_dir = str(checkpoint.parent.parent)
@@ -70,8 +75,9 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     return Trained(model, datamodule.scans["test"], datamodule.scans["val"])
 
 
-def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
-    """The arguments every figure script takes: ``--profile``, ``--seed`` and ``--out``."""
+def figure_parser(doc: str | None, out: str, checkpoint: str | None = None) -> argparse.ArgumentParser:
+    """The arguments every figure script takes: ``--profile``, ``--seed``, ``--out``, ``--max-subjects``
+    and ``--checkpoint`` (default ``checkpoint``; None: the profile's own trained model)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="cpu", choices=profiles(),
                         help="cpu: the CPU experiments (default); paper: the paper's settings, for a GPU")
@@ -79,6 +85,9 @@ def figure_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=out, help=f"results folder (default {out})")
     parser.add_argument("--max-subjects", type=int, default=None,
                         help="use only the first N validation and test subjects (default: all)")
+    parser.add_argument("--checkpoint", default=checkpoint,
+                        help=f"score this model (a long run's last.ckpt, the shipped model) instead of "
+                             f"the profile's own (default: {checkpoint or 'the profile model, trained if missing'})")
     return parser
 
 
