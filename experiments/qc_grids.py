@@ -28,7 +28,7 @@ GRIDS = {"1mm_isotropic": tio.Resample(1.0), "1x1x3mm_slices": tio.Resample((1.0
          "3x1x1mm_slices": tio.Resample((3.0, 1.0, 1.0)), "LPS_orientation": tio.ToOrientation("LPS")}
 
 
-def other_grids(subjects: list[str], model_dir: Path) -> pd.DataFrame:
+def other_grids(subjects: list[str], checkpoint: Path) -> pd.DataFrame:
     """Verdicts of the QC tool on each subject's original file and on copies written on :data:`GRIDS`."""
     records = {r.subject: r for r in FolderSource(DATA_DIR / "ixi-hh-t1-2mm", **IXI_IMAGES).records()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,7 +39,7 @@ def other_grids(subjects: list[str], model_dir: Path) -> pd.DataFrame:
             image.save(folder / f"{subject}__native_2mm.nii.gz")
             for grid, transform in GRIDS.items():
                 transform(image).save(folder / f"{subject}__{grid}.nii.gz")
-        if run_qc([str(folder)], Path(tmp) / "qc", model_dir / "model.ckpt") != 0:
+        if run_qc([str(folder)], Path(tmp) / "qc", checkpoint) != 0:
             raise RuntimeError("the QC tool failed on some of the regridded scans")
         table = pd.read_csv(Path(tmp) / "qc" / "qc.csv")
     table[["subject", "grid"]] = table["scan"].str.split("__", expand=True)
@@ -47,11 +47,10 @@ def other_grids(subjects: list[str], model_dir: Path) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = figure_parser(__doc__, "results/qc")
-    parser.add_argument("--model-dir", default=str(MODEL_DIR))
+    parser = figure_parser(__doc__, "results/qc", str(MODEL_DIR / "model.ckpt"))
     args = parser.parse_args()
-    model = trained(args.profile, "multitask", args.max_subjects, checkpoint=Path(args.model_dir) / "model.ckpt")
-    grids = other_grids([scan.subject for scan in model.test_scans], Path(args.model_dir))
+    model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
+    grids = other_grids([scan.subject for scan in model.test_scans], Path(args.checkpoint))
     matrix = pd.crosstab(grids["grid"], grids["verdict"])
     figure, ax = plt.subplots(figsize=(7, 3.5))
     for grid, rows in grids.groupby("grid"):
