@@ -28,6 +28,7 @@ def test_bench_train_reports_both_loops(tmp_path):
     result = bench_train(steps=3, overrides=(*TINY, f"paths.cache={tmp_path}"))  # no writes in the repository
     assert {"lightning_ms_per_step", "plain_ms_per_step", "overhead", "inference_s_per_volume", "device"} <= set(result)
     assert result["lightning_ms_per_step"] > 0 and result["plain_ms_per_step"] > 0
+    assert result["first_loop_ms_per_step"] > 0  # the warm-up loop, not compared
     assert result["inference_s_per_volume"] > 0 and result["device"] == "cpu"
     # Utilisation: FLOPs counted, a peak measured there and then, MFU their ratio, volumes per hour.
     assert result["gflops_per_step"] > 0 and 0 < result["peak_tflops"] < 1e4

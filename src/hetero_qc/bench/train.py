@@ -9,7 +9,11 @@ DataLoader in the loop, the draws of the data and of the corruption interleave d
 Lightning's prefetching, so the two loops corrupted different artefacts (a motion step costs more
 than a noise step) and the "overhead" of short runs was mostly that difference. A step's time is
 the interval between consecutive batch starts, so loop bookkeeping counts; the median is reported
-after warm-up steps. Volumes per hour add the data time back where the DataLoader has no workers
+after warm-up steps. The first loop of a process runs slow for many more steps than those (plain
+first: 1053 ms, then Lightning 914 ms, then plain again 926 ms per step of ``recon_cpu``; a
+throwaway run in that order), which had made Lightning look 19% slower when it ran first; so a
+plain loop runs first, untimed for the comparison (``first_loop_ms_per_step``), then Lightning,
+then the plain loop that is compared. Volumes per hour add the data time back where the DataLoader has no workers
 (then it is on the training's critical path).
 
 Utilisation, in the same run: the network's FLOPs per step (forward and backward, counted by
@@ -104,6 +108,27 @@ def draw_batches(datamodule, count: int, seed: int) -> tuple[list, float]:
     return batches, 1000 * statistics.median(times)
 
 
+def _plain_loop(cfg, batches: list, target: torch.device, autocast) -> tuple[float, list[float], tuple]:
+    """The bare loop over ``batches``, seeded as the Lightning run is: median ms per step, the losses,
+    and what a further step needs (the module, the last batch, the optimiser, the scaler)."""
+    L.seed_everything(0)
+    plain = instantiate(cfg.model, _recursive_=False).to(target)  # the same network, corruption and loss
+    optimizers = plain.configure_optimizers()
+    optimizer, scheduler = ((optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"])
+                            if isinstance(optimizers, dict) else (optimizers, None))
+    scaler = torch.amp.GradScaler(enabled=target.type == "cuda")
+    starts, losses = [], []
+    torch.manual_seed(1)
+    for host_batch in batches:
+        starts.append(time.perf_counter())
+        batch = host_batch._replace(**{f: getattr(host_batch, f).to(target) for f in ("image", "head", "brain", "cgm")})
+        losses.append(_plain_step(plain, batch, optimizer, scaler, target, autocast))
+        if scheduler is not None:
+            scheduler.step()
+    starts.append(time.perf_counter())
+    return _median_interval(starts), losses, (plain, batch, optimizer, scaler)
+
+
 def top_operators(plain, batch, optimizer, scaler, target: torch.device, autocast, rows: int = 8) -> list[dict]:
     """The operators of one plain step by self time (``torch.profiler``): name, ms, share."""
     with profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if target.type == "cuda" else [])]) as prof:
@@ -141,6 +166,7 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     autocast = autocast_dtype(target.type)
     batches, data_ms = draw_batches(datamodule, steps + WARMUP + 1, seed=0)
 
+    first_ms, *_ = _plain_loop(cfg, batches, target, autocast)  # warms the process up; not compared
     L.seed_everything(0)
     module = instantiate(cfg.model, _recursive_=False)
     timer = _StepTimer(seed=1)
@@ -151,22 +177,7 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=_as_is))
     lightning_ms = _median_interval(timer.starts)
 
-    L.seed_everything(0)
-    plain = instantiate(cfg.model, _recursive_=False).to(target)  # the same network, corruption and loss
-    optimizers = plain.configure_optimizers()
-    optimizer, scheduler = ((optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"])
-                            if isinstance(optimizers, dict) else (optimizers, None))
-    scaler = torch.amp.GradScaler(enabled=device == "cuda")
-    starts, losses = [], []
-    torch.manual_seed(1)
-    for host_batch in batches:
-        starts.append(time.perf_counter())
-        batch = host_batch._replace(**{f: getattr(host_batch, f).to(target) for f in ("image", "head", "brain", "cgm")})
-        losses.append(_plain_step(plain, batch, optimizer, scaler, target, autocast))
-        if scheduler is not None:
-            scheduler.step()
-    starts.append(time.perf_counter())
-    plain_ms = _median_interval(starts)
+    plain_ms, losses, (plain, batch, optimizer, scaler) = _plain_loop(cfg, batches, target, autocast)
     step_ms = lightning_ms + (data_ms if cfg.data.num_workers == 0 else 0.0)
 
     with FlopCounterMode(display=False) as counter:
@@ -191,6 +202,7 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
         "lightning_ms_per_step": round(lightning_ms, 1),
         "plain_ms_per_step": round(plain_ms, 1),
         "overhead": round(lightning_ms / plain_ms - 1, 4),
+        "first_loop_ms_per_step": round(first_ms, 1),
         "inference_s_per_volume": round(statistics.median(times), 3),
         "volume_shape": list(volume.shape[2:]),
         "device": device,
@@ -229,7 +241,8 @@ def to_markdown(result: dict) -> str:
         f"matmul peak of {result['peak_tflops']} TFLOP/s measured in the same run: MFU {result['mfu']:.3f}; "
         f"{result['samples_per_hour']} training volumes per hour (drawing a batch: "
         f"{result['data_ms_per_step']} ms, outside both loops' times). Per-step losses, Lightning against "
-        f"plain, differ by at most {max_loss_difference(result):.2g}: the two loops did the same work.",
+        f"plain, differ by at most {max_loss_difference(result):.2g}: the two loops did the same work. "
+        f"A plain loop ran first to warm the process up: {result['first_loop_ms_per_step']} ms per step.",
         "",
         "| operator (one plain step, torch.profiler) | self ms | share |",
         "|---|---:|---:|",
