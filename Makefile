@@ -45,18 +45,19 @@ bench-train: install ## Lightning step vs a bare PyTorch loop, inference per vol
 model: install ## Train (or reuse) multitask_$(PROFILE) (or ARGS="--checkpoint C"), calibrate cut-offs, export to src/hetero_qc/shipped/
 	$(FAST_MALLOC) $(VENV)/bin/hetero-qc ship-model --profile $(PROFILE) $(ARGS)
 
-LONG := outputs/multitask_long
-LONG_RECORD := results/training/multitask_long
+LONG_EXPERIMENT ?= multitask_long
+LONG := outputs/$(LONG_EXPERIMENT)
+LONG_RECORD := results/training/$(LONG_EXPERIMENT)
 
-train-long: install ## Train (or carry on) multitask_long, 10k steps, from its last.ckpt: run again to resume
+train-long: install ## Train (or carry on) multitask_long (or LONG_EXPERIMENT=multitask_finetune) from its last.ckpt: run again to resume
 	@if [ ! -f $(LONG)/checkpoints/last.ckpt ] && [ -f $(LONG_RECORD)/last.ckpt ]; then \
 		mkdir -p $(LONG)/checkpoints $(LONG)/version_0 && cp $(LONG_RECORD)/last.ckpt $(LONG)/checkpoints/last.ckpt && \
 		cp $(LONG_RECORD)/metrics.csv $(LONG)/version_0/metrics.csv && cp $(LONG_RECORD)/chunks.txt $(LONG)/chunks.txt && \
 		echo "resuming from the committed $(LONG_RECORD)/last.ckpt (its metrics become version_0, joined by record-long)"; fi
 	mkdir -p $(LONG) && echo "chunk started $$(date -u +%FT%TZ) code $$(git rev-parse HEAD)$$(git diff --quiet HEAD || echo +dirty)" >> $(LONG)/chunks.txt
-	$(FAST_MALLOC) $(VENV)/bin/hetero-qc train experiment=multitask_long
+	$(FAST_MALLOC) $(VENV)/bin/hetero-qc train experiment=$(LONG_EXPERIMENT)
 
-record-long: install ## Copy multitask_long's checkpoint, config, joined metrics and code version -> results/training/
+record-long: install ## Copy $(LONG_EXPERIMENT)'s checkpoint, config, joined metrics and code version -> results/training/
 	mkdir -p $(LONG_RECORD)
 	$(PY) -c "from pathlib import Path; from hetero_qc.train import join_chunks; join_chunks(Path('$(LONG)'))"
 	cp $(LONG)/config.yaml $(LONG)/metrics.csv $(LONG)/chunks.txt $(LONG)/split.json $(LONG_RECORD)/

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from hetero_qc.config import compose_train
 from hetero_qc.inference import load_model, predict
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
-from hetero_qc.train import run
+from hetero_qc.train import run, start_from
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 TINY = [
@@ -37,8 +37,9 @@ def config(tmp_path: Path, experiment: str, overrides: list[str]):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_fast_dev_run(tmp_path, experiment):
-    # One training and one validation batch: the returned validation NLL proves both ran.
-    nll = run(config(tmp_path, experiment, ["trainer.fast_dev_run=true"]))
+    # One training and one validation batch: the returned validation NLL proves both ran. The tiny
+    # network cannot take a fine-tuning recipe's full-size weights (tested below with tiny ones).
+    nll = run(config(tmp_path, experiment, ["trainer.fast_dev_run=true", "init_from=null"]))
     assert nll is not None and math.isfinite(nll)
     assert (tmp_path / "split.json").exists() and (tmp_path / "config.yaml").exists()
 
@@ -158,6 +159,26 @@ def test_long_recipe_resumes_from_its_own_last_checkpoint(tmp_path):
     assert lr == pytest.approx(1e-5, abs=1e-9)  # the schedule carried on to its end: eta_min
     logged = pd.read_csv(tmp_path / "metrics.csv").dropna(subset=["train/loss"])["step"]
     assert sorted(logged) == [0, 1, 2, 3, 4]  # the second chunk appended to the first's metrics.csv
+
+
+def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
+    # multitask_finetune, shrunk: the long recipe's weights (here a 2-step run's), a fresh step count
+    # and optimiser at its own rate; a network of another shape is refused in one line.
+    shrink = ["data.samples_per_epoch=8", "test=false", "trainer.log_every_n_steps=1"]
+    run(config(tmp_path / "long", "multitask_long", [*shrink, "trainer.max_steps=2"]))
+    source = tmp_path / "long" / "checkpoints" / "last.ckpt"
+    cfg = config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=0"])
+    module = instantiate(cfg.model, _recursive_=False)
+    start_from(module, source)
+    weights = load_model(source).net.state_dict()
+    assert all(torch.equal(value, weights[name]) for name, value in module.net.state_dict().items())
+    run(config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=3"]))
+    checkpoint = torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 3  # its own count, not 2 + 3
+    assert checkpoint["lr_schedulers"][0]["base_lrs"] == [pytest.approx(1e-4)]
+    other = config(tmp_path / "other", "multitask_finetune", [*shrink, "model.net.unet.filters=[4,8,32]"])
+    with pytest.raises(ValueError, match="not this run's model"):
+        start_from(instantiate(other.model, _recursive_=False), source)
 
 
 def test_validation_logs_the_damage_auroc_of_both_scores(tmp_path):

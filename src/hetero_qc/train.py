@@ -3,6 +3,8 @@
 ``python -m hetero_qc.train experiment=recon_cpu`` or ``hetero-qc train experiment=recon_cpu``;
 ``ckpt_path=...`` resumes a run where it stopped; ``ckpt_path=last`` resumes from the run folder's own
 ``checkpoints/last.ckpt`` when there is one (the long recipes: run the same command again to carry on).
+``init_from=...`` starts a new run from another run's weights (fine-tuning: a new optimiser, schedule and
+step count); a resumed chunk of that run then restores its own checkpoint over them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hetero_qc.atomic import write_atomic
 from hetero_qc.config import CONFIG_DIR  # also registers the ${repo_root:} resolver
+from hetero_qc.inference import load_model
 from hetero_qc.metrics import Metric, key
 
 
@@ -57,6 +60,19 @@ def instantiate_logger(cfg: DictConfig) -> Logger | bool:
                          f"pip install 'hetero-qc[{extra}]' (make install includes it)") from None
 
 
+def start_from(module: L.LightningModule, checkpoint: str | Path) -> None:
+    """Copy the network weights of a trained checkpoint into ``module`` (not its optimiser or step).
+
+    Raises:
+        ValueError: the file is not a hetero_qc checkpoint, or its network is not this run's.
+    """
+    weights = load_model(checkpoint).net.state_dict()
+    try:
+        module.net.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ValueError(f"init_from={checkpoint}: its network is not this run's model ({str(error)[:160]})") from None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Fit (and test) the configured model; returns the monitored validation metric for sweepers."""
     L.seed_everything(cfg.seed, workers=True)
@@ -65,6 +81,8 @@ def run(cfg: DictConfig) -> float | None:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _recursive_=False)
+    if cfg.get("init_from"):
+        start_from(module, cfg.init_from)
     monitor = key("val", Metric.NLL)
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="min",
                            save_top_k=1)
