@@ -8,10 +8,21 @@ import torch
 from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s
 
 
-def test_scan_sigma_r_is_the_median_over_the_head():
-    log_var = torch.log(torch.tensor([0.01, 0.04, 0.09, 100.0])).reshape(1, 1, 4, 1, 1)  # sigma 0.1, 0.2, 0.3, 10
+def test_scan_sigma_r_is_the_predicted_rmse_over_the_head():
+    log_var = torch.log(torch.tensor([0.01, 0.04, 0.04, 100.0])).reshape(1, 1, 4, 1, 1)  # sigma 0.1, 0.2, 0.2, 10
     head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
-    assert scan_sigma_r(log_var, head).item() == pytest.approx(0.2)
+    assert scan_sigma_r(log_var, head).item() == pytest.approx(0.03 ** 0.5)  # sqrt of (0.01 + 0.04 + 0.04) / 3
+
+
+def test_scan_sigma_r_rises_with_damage_in_a_few_voxels():
+    """A local artefact that raises sigma in a tenth of the head must raise the scan's sigma_r (a
+    median would not move)."""
+    log_var = torch.full((1, 1, 10, 4, 4), torch.log(torch.tensor(0.01)).item())
+    head = torch.ones_like(log_var, dtype=torch.bool)
+    before = scan_sigma_r(log_var, head).item()
+    log_var[:, :, :1] = torch.log(torch.tensor(1.0))
+    assert scan_sigma_r(log_var, head).item() == pytest.approx((0.9 * 0.01 + 0.1 * 1.0) ** 0.5)
+    assert scan_sigma_r(log_var, head).item() > 3 * before
 
 
 def test_scan_sigma_s_averages_the_predicted_cortex_or_else_the_head():

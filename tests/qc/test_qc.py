@@ -46,7 +46,7 @@ def test_scores_good_scans_of_any_orientation_and_reports(model, tmp_path, capsy
     assert list(table["scan"]) == ["a", "b"]
     cutoffs = Cutoffs.load(model.parent / "cutoffs.json")
     for row in table.itertuples():  # each verdict is the one its scores and the model's cut-offs give
-        scores = ScanScores(row.sigma_r, row.sigma_s, row.predicted_error, row.blur)
+        scores = ScanScores(row.sigma_r, row.sigma_s, row.blur)
         assert row.verdict == cutoffs.verdict(scores) and np.isfinite([row.sigma_r, row.sigma_s, row.blur]).all()
     for name, shape in (("a", (40, 40, 40)), ("b", (36, 36, 36))):
         for key in ("recon", "sigma", "cgm", "sigma_seg"):
@@ -126,11 +126,11 @@ def test_unwritable_output_and_bad_models_fail_clearly(model, tmp_path, capsys):
 
 def test_verdict_logic_and_youden():
     cut = Cutoffs(sigma_r=0.1, sigma_s=0.2, blur=0.15, sharpness=(0.0, 0.0, 0.0))
-    assert cut.verdict(ScanScores(0.05, 0.1, 0, 0.05)) == OK
-    assert cut.verdict(ScanScores(0.3, 0.1, 0, 0.05)) == DEGRADED
-    assert cut.verdict(ScanScores(0.05, 0.1, 0, 0.3)) == BLURRED
-    assert cut.verdict(ScanScores(0.3, 0.1, 0, 0.3)) == BLURRED  # blur names the cause before sigma_r
-    assert cut.verdict(ScanScores(0.05, 0.3, 0, 0.3)) == EXCLUDE
+    assert cut.verdict(ScanScores(0.05, 0.1, 0.05)) == OK
+    assert cut.verdict(ScanScores(0.3, 0.1, 0.05)) == DEGRADED
+    assert cut.verdict(ScanScores(0.05, 0.1, 0.3)) == BLURRED
+    assert cut.verdict(ScanScores(0.3, 0.1, 0.3)) == BLURRED  # blur names the cause before sigma_r
+    assert cut.verdict(ScanScores(0.05, 0.3, 0.3)) == EXCLUDE
     assert youden_threshold(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == pytest.approx(2.5)
 
 
@@ -148,9 +148,9 @@ def test_cutoffs_from_validation_scores():
     profile = (0.1, -0.1, 0.0)
     cutoffs = calibrate_cutoffs(table, profile)
     assert 0.12 < cutoffs.sigma_r < 0.20 and 0.24 < cutoffs.sigma_s < 0.60 and 0.08 < cutoffs.blur < 0.30
-    assert cutoffs.verdict(ScanScores(0.3, 0.23, 0, 0.0)) == DEGRADED  # noisy but segments well
-    assert cutoffs.verdict(ScanScores(0.2, 0.65, 0, 0.3)) == EXCLUDE
-    assert cutoffs.verdict(ScanScores(0.11, 0.21, 0, 0.3)) == BLURRED
+    assert cutoffs.verdict(ScanScores(0.3, 0.23, 0.0)) == DEGRADED  # noisy but segments well
+    assert cutoffs.verdict(ScanScores(0.2, 0.65, 0.3)) == EXCLUDE
+    assert cutoffs.verdict(ScanScores(0.11, 0.21, 0.3)) == BLURRED
     assert "2 motion copies" in cutoffs.method and cutoffs.sharpness == profile
     assert cutoffs.reference == pytest.approx({"sigma_r": 0.11, "sigma_s": 0.21, "blur": 0.065})  # clean medians
     undamaged = calibrate_cutoffs(table.assign(damaged=False), profile)
@@ -158,7 +158,7 @@ def test_cutoffs_from_validation_scores():
     # A sigma_s that barely moves: Youden alone would cut inside the clean scans' range.
     flat = table.assign(sigma_s=[0.25, 0.21, 0.20, 0.22, 0.23, 0.24])
     assert calibrate_cutoffs(flat, profile).sigma_s == 0.25  # no clean scan excluded
-    assert calibrate_cutoffs(flat, profile).verdict(ScanScores(0.11, 0.25, 0, 0.05)) == OK
+    assert calibrate_cutoffs(flat, profile).verdict(ScanScores(0.11, 0.25, 0.05)) == OK
 
 
 def test_blur_rises_with_motion_and_smoothing_along_any_axis_not_with_noise():
@@ -189,8 +189,8 @@ def test_cutoffs_move_to_a_site_by_its_clean_medians(tmp_path):
     assert site.blur == pytest.approx(0.08 + 0.0 - 0.03)  # median blur of the site's scans against it: 0
     assert site.reference == pytest.approx({"sigma_r": 0.07, "sigma_s": 1.12, "blur": 0.0})
     assert "moved to site B by the medians of 5 clean scans" in site.method
-    assert cut.verdict(ScanScores(0.07, 1.12, 0, 0.0)) == EXCLUDE and site.verdict(ScanScores(0.07, 1.12, 0, 0.0)) == OK
-    assert site.verdict(ScanScores(0.07, 1.20, 0, 0.0)) == EXCLUDE  # damage above the site's clean level still shows
+    assert cut.verdict(ScanScores(0.07, 1.12, 0.0)) == EXCLUDE and site.verdict(ScanScores(0.07, 1.12, 0.0)) == OK
+    assert site.verdict(ScanScores(0.07, 1.20, 0.0)) == EXCLUDE  # damage above the site's clean level still shows
     site.save(tmp_path / "site.json")
     assert Cutoffs.load(tmp_path / "site.json") == site
     with pytest.raises(ValueError, match="4 clean scans of site B; .* at least 5"):

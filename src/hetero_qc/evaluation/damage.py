@@ -30,9 +30,9 @@ ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its
 CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
 # Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
-# them before any replaces one (predicted_error: mean sigma_r^2 over the head; sigma_s_head: mean sigma_s
-# over the head rather than over the predicted cortex, which shrinks to its confident core on damage).
-SCORES = ("sigma_r", "predicted_error", "sigma_s", "sigma_s_head", "blur")
+# them before any replaces one (sigma_s_head: mean sigma_s over the head rather than over the
+# predicted cortex, which shrinks to its confident core on damage).
+SCORES = ("sigma_r", "sigma_s", "sigma_s_head", "blur")
 SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per copy: blur against any other profile
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
@@ -102,7 +102,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
 
 def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
     """The verdict of every row's scores under ``cutoffs``."""
-    return table.apply(lambda r: cutoffs.verdict(ScanScores(r["sigma_r"], r["sigma_s"], r["predicted_error"], r["blur"])),
+    return table.apply(lambda r: cutoffs.verdict(ScanScores(r["sigma_r"], r["sigma_s"], r["blur"])),
                        axis=1)
 
 

@@ -58,8 +58,7 @@ def render(scans: list[ScoredScan], failures: list[str], cutoffs: Cutoffs, model
     """The whole report as one HTML string (images inlined)."""
     rows = "".join(
         f"<tr><td>{html.escape(s.name)}</td><td style='color:{COLOURS[s.verdict]}'><b>{html.escape(s.verdict)}</b></td>"
-        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td>"
-        f"<td>{s.scores.predicted_error:.5f}</td></tr>"
+        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td></tr>"
         for s in scans)
     failed = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
     cards = "".join(f"<h3>{html.escape(s.name)} — <span style='color:{COLOURS[s.verdict]}'>{html.escape(s.verdict)}"
@@ -78,15 +77,16 @@ and blur &le; {cutoffs.blur:.3f}.</li>
 <li><b style='color:{COLOURS[DEGRADED]}'>{DEGRADED}</b>: the image carries corruption the network cannot undo
 (sigma_r &gt; {cutoffs.sigma_r:.4f}), but the cortical segmentation is as certain as on clean scans.</li>
 <li><b style='color:{COLOURS[BLURRED]}'>{BLURRED}</b>: the scan is much blurrier along one axis than the clean
-scans the cut-offs were calibrated on (blur &gt; {cutoffs.blur:.3f}), as rigid motion blurs the phase-encode axis. The model's sigma does
-not rise on motion, although simulated motion lowers the CGM Dice: check these scans before use.</li>
+scans the cut-offs were calibrated on (blur &gt; {cutoffs.blur:.3f}),
+as rigid motion blurs the phase-encode axis, and simulated motion lowers the CGM Dice: check these scans before use.</li>
 <li><b style='color:{COLOURS[EXCLUDE]}'>{EXCLUDE}</b>: the cortical segmentation itself is uncertain
 (sigma_s &gt; {cutoffs.sigma_s:.4f}).</li></ul>
-<p>sigma_r: median reconstruction standard deviation over the head (intensities scaled to [0, 1]); sigma_s:
+<p>sigma_r: the reconstruction error the network predicts, its standard deviation as a root mean square
+over the head (intensities scaled to [0, 1]); sigma_s:
 mean segmentation standard deviation over the predicted cortex; blur: how far the sharpness of the
 blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
 axes) falls below that of the clean calibration scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
 Cut-offs: {html.escape(cutoffs.method)}.</p>
-<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>predicted error</th></tr>
+<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th></tr>
 {rows}</table>{f"<h2>Failed</h2><ul>{failed}</ul>" if failures else ""}
 <h2>Group</h2>{strip}<h2>Per scan</h2>{cards}</body></html>"""

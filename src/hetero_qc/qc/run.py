@@ -122,7 +122,7 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     scored, failures, seconds = score_all(jobs, trained, cutoffs, target)
     rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "seconds": seconds[s.name],
              **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
-    columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "predicted_error", "seconds"]
+    columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "seconds"]
     write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in MAPS]).to_csv(index=False))
     write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
                                                  "scans": rows, "failures": failures}, indent=1))

@@ -31,9 +31,8 @@ MIN_SITE_SCANS = 5  # clean scans of a new site needed to move the cut-offs ther
 
 @dataclass(frozen=True)
 class ScanScores:
-    sigma_r: float  # median reconstruction sigma over the head (intensity units, [0, 1] scale)
+    sigma_r: float  # predicted reconstruction RMSE over the head, sqrt(mean sigma_r^2) ([0, 1] intensities)
     sigma_s: float  # mean segmentation sigma over the predicted cortex
-    predicted_error: float  # mean predicted squared reconstruction error over the head
     blur: float  # how far the blurriest axis falls below clean scans' sharpness (scoring.axis_blur)
 
 
