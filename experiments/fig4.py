@@ -1,7 +1,7 @@
 """Fig 4: total sigma of clean test scans against the same scans with simulated artefacts.
 
 The paper compares real test/retest pairs; here every test scan gets each artefact at three graded
-severities (seeded), and the median sigma over the head separates artefacted from clean scans:
+severities (seeded), and the scan sigma_r (the predicted RMSE over the head) separates artefacted from clean scans:
 AUROC and the Mann-Whitney p per artefact and severity. Beside it, as a baseline, the same AUROC for
 the QC tool's model-free blur score (``auroc_blur``; :func:`hetero_qc.qc.scoring.axis_blur`, against
 the sharpness profile of the clean validation scans).
@@ -34,7 +34,7 @@ def collect(profile: str, seed: int, max_subjects: int | None = None, checkpoint
 
 def summarise(table: pd.DataFrame) -> dict:
     """AUROC and Mann-Whitney p of artefacted against clean copies, per artefact and severity: of the
-    median sigma (``auroc``) and of the blur score (``auroc_blur``)."""
+    scan sigma_r (``auroc``, :func:`~hetero_qc.metrics.scan_sigma_r`) and of the blur score (``auroc_blur``)."""
     clean = table[table["artefact"] == "clean"]
     summary: dict = {"n_subjects": int(len(clean))}
     for score, suffix in (("sigma_r", ""), ("blur", "_blur")):
@@ -54,7 +54,7 @@ def plot(table: pd.DataFrame) -> plt.Figure:
     for i, values in enumerate(data, start=1):
         ax.plot([i] * len(values), values, ".", alpha=0.5, color="k", ms=3)
     ax.set_xticks(range(1, len(groups) + 1), ["clean"] + [f"{a}\n{s}" for a, s in groups[1:]], fontsize=8)
-    ax.set(ylabel="median sigma over the head", title="Total uncertainty: clean vs simulated artefacts (test split)")
+    ax.set(ylabel="sigma_r: predicted RMSE over the head", title="Total uncertainty: clean vs simulated artefacts (test split)")
     figure.tight_layout()
     return figure
 
