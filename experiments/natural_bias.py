@@ -1,0 +1,92 @@
+"""How large a bias field do the clean IXI scans already carry, beside the simulated ones?
+
+The damage evaluation counts a simulated bias field as damage (the reconstruction's RMSE against the
+clean scan), but the clean IXI Hammersmith scans are not bias-corrected: they carry their own coil
+field. Per scan, a polynomial of the simulation's order (3) is fitted by least squares to the log
+intensity of the white matter (DLMUSE 81-95), where the tissue is nearly uniform, and its standard
+deviation over those voxels is the scan's own smooth field (the coil's, and any anatomical trend of
+the white matter's intensity, which the image cannot tell apart); then the same for the field each graded level
+of ``conf/severities/graded.yaml`` adds (``log_bias_field`` of its sampled coefficients) and for the
+two together. A simulated field no larger than the natural one is not identifiable as damage from
+the image: the network has learnt such fields as part of clean scans.
+
+    python experiments/natural_bias.py [--max-subjects N] [--out results/bias]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import torch
+
+from hetero_qc.config import severities
+from hetero_qc.corruption.bias_field import log_bias_field
+from hetero_qc.evaluation.experiment import save_results
+from hetero_qc.paths import DATA_DIR
+
+IXI = DATA_DIR / "ixi-hh-t1-2mm"
+WHITE_MATTER = range(81, 96)  # DLMUSE lobar white matter (data/ixi-hh-t1-2mm/README.md)
+ORDER = 3  # the simulated fields' polynomial order
+
+
+def fitted_field_sd(log_image: np.ndarray, mask: np.ndarray) -> float:
+    """Standard deviation over ``mask`` of the order-:data:`ORDER` polynomial fitted to ``log_image``
+    there (coordinates normalised to [-1, 1], as the simulated field's)."""
+    idx = np.argwhere(mask).astype(float)
+    half = (np.array(mask.shape) - 1) / 2
+    c = (idx - half) / half
+    design = np.stack([c[:, 0] ** i * c[:, 1] ** j * c[:, 2] ** k for i in range(ORDER + 1)
+                       for j in range(ORDER + 1 - i) for k in range(ORDER + 1 - i - j)], 1)
+    coefficients, *_ = np.linalg.lstsq(design, log_image[mask], rcond=None)
+    return float((design @ coefficients).std())
+
+
+def collect(max_subjects: int | None, seed: int = 0) -> pd.DataFrame:
+    levels = severities()["bias_field"]
+    rows = []
+    for index, path in enumerate(sorted((IXI / "t1").glob("*_T1w.nii.gz"))[:max_subjects]):
+        subject = path.name.removesuffix("_T1w.nii.gz")
+        image = np.asarray(nib.load(path).dataobj, dtype=np.float64)
+        labels = np.asarray(nib.load(IXI / "labels" / f"{subject}_dlmuse.nii.gz").dataobj)
+        wm = np.isin(labels, list(WHITE_MATTER)) & (image > 0)
+        log_image = np.log(np.where(image > 0, image, 1.0))
+        row = {"subject": subject, "natural": fitted_field_sd(log_image, wm)}
+        for name, artefact in levels.items():
+            x = torch.from_numpy(image).float()[None, None]
+            params = artefact.sample(x, torch.Generator().manual_seed(seed + index))
+            added = log_bias_field(params.coefficients.double(), image.shape)[0].numpy()
+            row[f"added_{name}"] = float(added[wm].std())
+            row[f"with_{name}"] = fitted_field_sd(log_image + added, wm)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-subjects", type=int, default=None, help="the first N scans (default: all 164)")
+    parser.add_argument("--out", default="results/bias")
+    args = parser.parse_args()
+    table = collect(args.max_subjects)
+    columns = [c for c in table.columns if c != "subject"]
+    summary = {"n_scans": len(table), "median_log_field_sd": {c: float(table[c].median()) for c in columns},
+               "share_added_below_natural": {c.removeprefix("added_"): float((table[c] <= table["natural"]).mean())
+                                             for c in columns if c.startswith("added_")}}
+    figure, ax = plt.subplots(figsize=(7, 4))
+    ax.boxplot([table[c] for c in columns], tick_labels=columns)
+    ax.set(ylabel="sd of the fitted log field over white matter",
+           title="Bias fields: the clean IXI scans' own, the simulated ones, and both")
+    save_results(Path(args.out), "natural_bias", figure, table, summary)
+    print(pd.Series(summary["median_log_field_sd"]).round(3).to_string())
+    print("share of scans whose natural field is at least the added one:", summary["share_added_below_natural"])
+
+
+if __name__ == "__main__":
+    main()
