@@ -33,7 +33,7 @@ import SimpleITK as sitk
 import torch
 
 from hetero_qc.config import severities
-from hetero_qc.corruption.bias_field import log_bias_field
+from hetero_qc.corruption.bias_field import log_bias_field, number_of_terms
 from hetero_qc.evaluation.experiment import save_results
 from hetero_qc.paths import DATA_DIR
 
@@ -44,12 +44,10 @@ ORDER = 3  # the simulated fields' polynomial order
 
 def fitted_field_sd(log_image: np.ndarray, mask: np.ndarray) -> float:
     """Standard deviation over ``mask`` of the order-:data:`ORDER` polynomial fitted to ``log_image``
-    there (coordinates normalised to [-1, 1], as the simulated field's)."""
-    idx = np.argwhere(mask).astype(float)
-    half = (np.array(mask.shape) - 1) / 2
-    c = (idx - half) / half
-    design = np.stack([c[:, 0] ** i * c[:, 1] ** j * c[:, 2] ** k for i in range(ORDER + 1)
-                       for j in range(ORDER + 1 - i) for k in range(ORDER + 1 - i - j)], 1)
+    there, in the simulated field's own basis (each monomial is ``log_bias_field`` of one unit
+    coefficient, so coordinates and terms are the simulation's)."""
+    units = torch.eye(number_of_terms(ORDER), dtype=torch.float64)
+    design = log_bias_field(units, log_image.shape).numpy()[:, mask].T  # (voxels, terms)
     coefficients, *_ = np.linalg.lstsq(design, log_image[mask], rcond=None)
     return float((design @ coefficients).std())
 
@@ -77,9 +75,9 @@ def collect(max_subjects: int | None, n4: bool = False, seed: int = 0) -> pd.Dat
         if n4:
             corrected = n4_corrected(image)
             row["natural_after_n4"] = fitted_field_sd(log_positive(corrected), wm & (corrected > 0))
+        batch = torch.from_numpy(image).float()[None, None]
         for name, artefact in levels.items():
-            x = torch.from_numpy(image).float()[None, None]
-            params = artefact.sample(x, torch.Generator().manual_seed(seed + index))
+            params = artefact.sample(batch, torch.Generator().manual_seed(seed + index))
             added = log_bias_field(params.coefficients.double(), image.shape)[0].numpy()
             row[f"added_{name}"] = float(added[wm].std())
             row[f"with_{name}"] = fitted_field_sd(log_image + added, wm)
