@@ -27,6 +27,10 @@ BLURRED = "blurred along one axis (motion or thick slices)"
 EXCLUDE = "exclude"
 SCORED = ("sigma_r", "sigma_s", "blur")  # the scores the verdict cuts
 MIN_SITE_SCANS = 5  # clean scans of a new site needed to move the cut-offs there (Cutoffs.for_site)
+# The definitions of the scan scores that cut-offs are calibrated on, numbered: a cut-off is only
+# meaningful on the statistic it was calibrated on. 1: sigma_r the median sigma over the head (cut-off
+# files without the field); 2 (from c7e4ced): sigma_r the predicted reconstruction RMSE over the head.
+SCORES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class Cutoffs:
     that blur is measured against (:func:`~hetero_qc.qc.scoring.axis_sharpness`), how they were
     chosen, and ``reference``: the median of each of :data:`SCORED` over the clean scans they were
     calibrated on (empty in cut-offs written before it existed), which :meth:`for_site` moves from, and
-    ``model_sha256``: the checkpoint that cut-offs moved to a site belong to (empty beside their model)."""
+    ``model_sha256``: the checkpoint that cut-offs moved to a site belong to (empty beside their model),
+    and ``scores_version``: the definitions of the scores they cut (:data:`SCORES_VERSION`)."""
 
     sigma_r: float
     sigma_s: float
@@ -51,6 +56,7 @@ class Cutoffs:
     method: str = ""
     reference: dict[str, float] = field(default_factory=dict)
     model_sha256: str = ""
+    scores_version: int = SCORES_VERSION
 
     def verdict(self, scores: ScanScores) -> str:
         """``exclude`` (sigma_s) before ``blurred`` before ``degraded`` (sigma_r) before ``ok``."""
@@ -102,14 +108,20 @@ class Cutoffs:
         """The cut-offs as :meth:`save` writes them (also each QC sidecar's ``cutoffs``).
 
         Raises:
-            KeyError: for a missing field; ValueError or TypeError: for a malformed one.
+            KeyError: for a missing field; ValueError or TypeError: for a malformed one, or for cut-offs
+                calibrated on other definitions of the scores (``scores_version``).
         """
+        version = int(values.get("scores_version", 1))
+        if version != SCORES_VERSION:
+            raise ValueError(f"calibrated on version {version} of the scan scores (1: sigma_r the median sigma), "
+                             f"this hetero_qc computes version {SCORES_VERSION} (sigma_r the predicted RMSE over "
+                             "the head); calibrate them again (`hetero-qc calibrate-site`, or `make model`)")
         sharpness = tuple(float(v) for v in values["sharpness"])
         if len(sharpness) != 3:
             raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
         reference = {key: float(values["reference"][key]) for key in SCORED} if values.get("reference") else {}
         return cls(*(float(values[key]) for key in SCORED), sharpness, str(values.get("method", "")), reference,
-                   str(values.get("model_sha256", "")))
+                   str(values.get("model_sha256", "")), version)
 
     @classmethod
     def load(cls, path: Path) -> Cutoffs:
