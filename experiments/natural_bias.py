@@ -10,9 +10,11 @@ of ``conf/severities/graded.yaml`` adds (``log_bias_field`` of its sampled coeff
 two together. A simulated field no larger than the natural one is not identifiable as damage from
 the image: the network has learnt such fields as part of clean scans.
 
-``--n4`` also measures the scan's own field after N4 (SimpleITK's ``N4BiasFieldCorrection`` with
-its defaults, an Otsu head mask; TorchIO has no N4 of its own): whether a bias-corrected reference
-would make a simulated field stand out. It takes one to three minutes per 2 mm scan here.
+``--n4`` also measures the scan after N4, as the preprocessing's ``n4`` corrects it
+(:func:`hetero_qc.data.preprocess.n4_correct`, about 1 s per 2 mm scan): its own field, whether a
+bias-corrected reference would make a simulated field stand out, and what N4 costs and gives: the
+white matter's coefficient of variation and its contrast against the cortex (DLMUSE 100-207),
+before and after.
 
     python experiments/natural_bias.py [--max-subjects N] [--n4] [--out results/bias]
 """
@@ -29,11 +31,11 @@ import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 import torch
 
 from hetero_qc.config import severities
 from hetero_qc.corruption.bias_field import log_bias_field, number_of_terms
+from hetero_qc.data.preprocess import CGM_LABELS, n4_correct
 from hetero_qc.evaluation.experiment import save_results
 from hetero_qc.paths import DATA_DIR
 
@@ -52,10 +54,9 @@ def fitted_field_sd(log_image: np.ndarray, mask: np.ndarray) -> float:
     return float((design @ coefficients).std())
 
 
-def n4_corrected(image: np.ndarray) -> np.ndarray:
-    """``image`` corrected by N4 within an Otsu mask of the head."""
-    volume = sitk.GetImageFromArray(image.astype(np.float32))
-    return sitk.GetArrayFromImage(sitk.N4BiasFieldCorrection(volume, sitk.OtsuThreshold(volume, 0, 1, 200)))
+def tissue_statistics(image: np.ndarray, wm: np.ndarray, cortex: np.ndarray) -> tuple[float, float]:
+    """The white matter's coefficient of variation, and its mean over the cortex's."""
+    return float(image[wm].std() / image[wm].mean()), float(image[wm].mean() / image[cortex].mean())
 
 
 def log_positive(image: np.ndarray) -> np.ndarray:
@@ -73,8 +74,11 @@ def collect(max_subjects: int | None, n4: bool = False, seed: int = 0) -> pd.Dat
         log_image = log_positive(image)
         row = {"subject": subject, "natural": fitted_field_sd(log_image, wm)}
         if n4:
-            corrected = n4_corrected(image)
+            corrected = n4_correct(torch.from_numpy(image)[None])[0].numpy()
             row["natural_after_n4"] = fitted_field_sd(log_positive(corrected), wm & (corrected > 0))
+            cortex = (labels >= CGM_LABELS[0]) & (labels <= CGM_LABELS[1])
+            row["wm_cv"], row["wm_over_cortex"] = tissue_statistics(image, wm, cortex)
+            row["wm_cv_after_n4"], row["wm_over_cortex_after_n4"] = tissue_statistics(corrected, wm, cortex)
         batch = torch.from_numpy(image).float()[None, None]
         for name, artefact in levels.items():
             params = artefact.sample(batch, torch.Generator().manual_seed(seed + index))
@@ -88,12 +92,14 @@ def collect(max_subjects: int | None, n4: bool = False, seed: int = 0) -> pd.Dat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-subjects", type=int, default=None, help="the first N scans (default: all 164)")
-    parser.add_argument("--n4", action="store_true", help="also the scans' own field after N4 (slow)")
+    parser.add_argument("--n4", action="store_true", help="also the scans after N4 (the preprocessing's n4)")
     parser.add_argument("--out", default="results/bias")
     args = parser.parse_args()
     table = collect(args.max_subjects, args.n4)
-    columns = [c for c in table.columns if c != "subject"]
+    tissue = [c for c in table.columns if c.startswith("wm_")]
+    columns = [c for c in table.columns if c != "subject" and c not in tissue]
     summary = {"n_scans": len(table), "median_log_field_sd": {c: float(table[c].median()) for c in columns},
+               "median_tissue": {c: float(table[c].median()) for c in tissue},
                "share_added_below_natural": {c.removeprefix("added_"): float((table[c] <= table["natural"]).mean())
                                              for c in columns if c.startswith("added_")}}
     figure, ax = plt.subplots(figsize=(7, 4))
@@ -101,7 +107,7 @@ def main() -> None:
     ax.set(ylabel="sd of the fitted log field over white matter",
            title="Bias fields: the clean IXI scans' own, the simulated ones, and both")
     save_results(Path(args.out), "natural_bias", figure, table, summary)
-    print(pd.Series(summary["median_log_field_sd"]).round(3).to_string())
+    print(pd.Series({**summary["median_log_field_sd"], **summary["median_tissue"]}).round(3).to_string())
     print("share of scans whose natural field is at least the added one:", summary["share_added_below_natural"])
 
 
