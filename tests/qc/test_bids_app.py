@@ -48,6 +48,11 @@ def test_participant_then_group_write_bids_derivatives(model, dataset, tmp_path,
     assert list(table["verdict"]) == [json.loads(p.read_text())["verdict"] for p in sorted(out.glob("sub-*/**/*_T1w.json"))]
     report = (out / "report.html").read_text()
     assert "sub-01/ses-a/anat/sub-01_ses-a_run-1_T1w.html" in report and "3 scan(s) scored" in report
+    for path in out.glob("sub-*/**/*_T1w.json"):  # sidecars of a hetero_qc before scores_version: made verdicts
+        values = json.loads(path.read_text())
+        del values["cutoffs"]["scores_version"]
+        path.write_text(json.dumps(values))
+    assert main(["qc", str(dataset), str(out), "group"]) == 0
 
 
 @pytest.mark.parametrize("args, message", [

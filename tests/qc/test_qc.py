@@ -122,7 +122,7 @@ def test_unwritable_output_and_bad_models_fail_clearly(model, tmp_path, capsys):
     (stale.parent / "cutoffs.json").write_text(json.dumps({"sigma_r": 0.1, "sigma_s": 1.0}))  # before blur
     assert main(["qc", str(scan), "--out", str(tmp_path / "o"), "--model", str(stale)]) == 2
     error = capsys.readouterr().err
-    assert "cutoffs.json: the verdict cut-offs lack 'sharpness'" in error and "make model" in error
+    assert "cutoffs.json: cannot read the verdict cut-offs (calibrated on version 1" in error and "make model" in error
 
 
 def test_cutoffs_of_other_score_definitions_are_refused(tmp_path):
@@ -130,12 +130,14 @@ def test_cutoffs_of_other_score_definitions_are_refused(tmp_path):
     # cut the RMS sigma_r silently; the current version round-trips.
     current = Cutoffs(0.1, 1.0, 0.1, (0.0, 0.0, 0.0), "validation", {"sigma_r": 0.06, "sigma_s": 0.9, "blur": 0.03})
     current.save(tmp_path / "now.json")
-    assert Cutoffs.load(tmp_path / "now.json") == current and current.scores_version == SCORES_VERSION
+    assert Cutoffs.load(tmp_path / "now.json") == current
+    assert json.loads((tmp_path / "now.json").read_text())["scores_version"] == SCORES_VERSION
     old = json.loads((tmp_path / "now.json").read_text())
     del old["scores_version"]
     (tmp_path / "old.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"old.json: .*version 1 of the scan scores.*calibrate them again"):
         Cutoffs.load(tmp_path / "old.json")
+    assert Cutoffs.from_dict(old, check_version=False).scores_version == 1  # a made verdict's sidecar, reported
 
 
 def test_verdict_logic_and_youden():

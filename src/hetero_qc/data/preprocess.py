@@ -88,6 +88,8 @@ class Preprocessing:
         object.__setattr__(self, "percentiles", (float(low), float(high)))
         if self.head_median is not None and not 0 < self.head_median < 1:
             raise ValueError(f"head_median must be in (0, 1), got {self.head_median}")
+        if not isinstance(self.n4, bool):
+            raise ValueError(f"n4 must be true or false, got {self.n4!r}")
 
     def transform(self) -> tio.Compose:
         """The TorchIO pipeline (geometry and intensity); masks are derived afterwards."""
@@ -102,9 +104,11 @@ class Preprocessing:
         ])
 
     def key(self) -> str:
-        """A short hash of these settings, for caches (``n4`` counts only when on, so that the caches
-        of the settings before it stay valid)."""
+        """A short hash of these settings, for caches (``n4`` counts only when on, with the N4 settings,
+        so that the caches of the settings before it stay valid)."""
         settings = {k: v for k, v in asdict(self).items() if k != "n4" or v}
+        if self.n4:
+            settings["n4_shrink"] = N4_SHRINK
         return hashlib.sha1(repr(sorted(settings.items())).encode()).hexdigest()[:12]
 
 
@@ -116,12 +120,22 @@ N4_SHRINK = 4  # N4 fits the field on a 4x shrunk copy: about 1 s per 2 mm scan 
 def n4_correct(image: Tensor) -> Tensor:
     """``image`` ``(1, D, H, W)`` divided by its N4 bias field (SimpleITK ``N4BiasFieldCorrection``,
     fitted within an Otsu mask of the head on a :data:`N4_SHRINK`-times shrunk copy, the field then
-    evaluated on the full grid). TorchIO has no N4 of its own; SimpleITK is its dependency."""
+    evaluated on the full grid), as floating point. TorchIO has no N4 of its own; SimpleITK is its
+    dependency.
+
+    Raises:
+        ValueError: if the head mask is empty on the shrunk grid, or the fitted field is not finite.
+    """
+    image = image if image.is_floating_point() else image.float()
     volume = sitk.GetImageFromArray(image[0].clamp_min(0).numpy().astype(np.float32))
-    mask = sitk.OtsuThreshold(volume, 0, 1, 200)
+    mask = sitk.Shrink(sitk.OtsuThreshold(volume, 0, 1, 200), [N4_SHRINK] * 3)
+    if not sitk.GetArrayViewFromImage(mask).any():
+        raise ValueError(f"N4 found no head to fit a bias field in (an image of shape {tuple(image.shape[1:])})")
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
-    corrector.Execute(sitk.Shrink(volume, [N4_SHRINK] * 3), sitk.Shrink(mask, [N4_SHRINK] * 3))
+    corrector.Execute(sitk.Shrink(volume, [N4_SHRINK] * 3), mask)
     log_field = sitk.GetArrayFromImage(corrector.GetLogBiasFieldAsImage(volume))
+    if not np.isfinite(log_field).all():
+        raise ValueError("N4's bias field is not finite")
     return image / torch.from_numpy(np.exp(log_field)).to(image.dtype)[None]
 
 

@@ -104,14 +104,15 @@ def read_sidecars(out_dir: Path) -> tuple[list[ScoredScan], Cutoffs, str]:
         scores = ScanScores(*(values[field] for field in ScanScores.__dataclass_fields__))
         files = {"report": sidecar.with_suffix(".html")}
         scans.append(ScoredScan(sidecar.name.removesuffix("_T1w.json"), scores, values["verdict"], files))
-        cutoffs.add(json.dumps(asdict(Cutoffs.from_dict(values["cutoffs"])), sort_keys=True))  # old sidecars too
+        cutoffs.add(json.dumps(asdict(Cutoffs.from_dict(values["cutoffs"], check_version=False)),
+                               sort_keys=True))  # old sidecars too: their verdicts are made
         models.add(values["hetero_qc"]["model"])
     if not scans:
         raise ValueError(f"{out_dir}: no scans scored here yet; run the participant level first")
     if len(cutoffs) > 1:
         raise ValueError(f"{out_dir}: its scans were scored with {len(cutoffs)} different cut-offs (models: "
                          f"{', '.join(sorted(models))}); score them again with one model and one --cutoffs")
-    return scans, Cutoffs.from_dict(json.loads(cutoffs.pop())), ", ".join(sorted(models))
+    return scans, Cutoffs.from_dict(json.loads(cutoffs.pop()), check_version=False), ", ".join(sorted(models))
 
 
 def group(out_dir: Path) -> int:

@@ -28,9 +28,12 @@ EXCLUDE = "exclude"
 SCORED = ("sigma_r", "sigma_s", "blur")  # the scores the verdict cuts
 MIN_SITE_SCANS = 5  # clean scans of a new site needed to move the cut-offs there (Cutoffs.for_site)
 # The definitions of the scan scores that cut-offs are calibrated on, numbered: a cut-off is only
-# meaningful on the statistic it was calibrated on. 1: sigma_r the median sigma over the head (cut-off
-# files without the field); 2 (from c7e4ced): sigma_r the predicted reconstruction RMSE over the head.
-SCORES_VERSION = 2
+# meaningful on the statistic it was calibrated on. Files without the field count as 1.
+SCORES_VERSIONS = {
+    1: "written before scores_version existed (a71a6fa); until c7e4ced sigma_r was the median sigma",
+    2: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the predicted cortex",
+}
+SCORES_VERSION = max(SCORES_VERSIONS)
 
 
 @dataclass(frozen=True)
@@ -104,18 +107,20 @@ class Cutoffs:
         write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
-    def from_dict(cls, values: dict) -> Cutoffs:
-        """The cut-offs as :meth:`save` writes them (also each QC sidecar's ``cutoffs``).
+    def from_dict(cls, values: dict, check_version: bool = True) -> Cutoffs:
+        """The cut-offs as :meth:`save` writes them (also each QC sidecar's ``cutoffs``, read with
+        ``check_version=False``: those verdicts are made, and only reported).
 
         Raises:
-            KeyError: for a missing field; ValueError or TypeError: for a malformed one, or for cut-offs
-                calibrated on other definitions of the scores (``scores_version``).
+            KeyError: for a missing field; ValueError or TypeError: for a malformed one, or, with
+                ``check_version``, for cut-offs calibrated on other definitions of the scores.
         """
         version = int(values.get("scores_version", 1))
-        if version != SCORES_VERSION:
-            raise ValueError(f"calibrated on version {version} of the scan scores (1: sigma_r the median sigma), "
-                             f"this hetero_qc computes version {SCORES_VERSION} (sigma_r the predicted RMSE over "
-                             "the head); calibrate them again (`hetero-qc calibrate-site`, or `make model`)")
+        if check_version and version != SCORES_VERSION:
+            raise ValueError(f"calibrated on version {version} of the scan scores "
+                             f"({SCORES_VERSIONS.get(version, 'unknown')}); this hetero_qc computes version "
+                             f"{SCORES_VERSION} ({SCORES_VERSIONS[SCORES_VERSION]}): calibrate them again "
+                             "(`hetero-qc calibrate-site`, or `make model`)")
         sharpness = tuple(float(v) for v in values["sharpness"])
         if len(sharpness) != 3:
             raise ValueError(f"sharpness has {len(sharpness)} values, not 3")
