@@ -12,11 +12,12 @@ The verdicts use the cut-offs shipped beside the checkpoint (``cutoffs.json``); 
 them (a run's ``last.ckpt``) is calibrated on the validation split first, with the same corruptions,
 and those cut-offs are written beside the results.
 
-    python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu] [OVERRIDE ...]
+    python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu] [--whole-volume] [OVERRIDE ...]
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -54,9 +55,14 @@ def plot(table: pd.DataFrame, cutoffs: Cutoffs) -> plt.Figure:
 
 def main() -> None:
     parser = figure_parser(__doc__, "results/damage", str(MODEL_DIR / "model.ckpt"))
+    parser.add_argument("--whole-volume", action="store_true",
+                        help="predict each scan in one window instead of the model's windows (what a view of "
+                             "the whole head changes, e.g. for a bias field; the cut-offs stay the model's)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
+    if args.whole_volume:
+        model = model._replace(model=replace(model.model, roi_size=None))
     variants = damage_variants(model, args.overrides)
     cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed)
     table = damage_table(model, model.test_scans, variants, cutoffs.sharpness, seed=args.seed + 10_000)
