@@ -99,7 +99,7 @@ class Preprocessing:
             tio.ToCanonical(),
             tio.Resample(self.spacing),
             size,
-            *([tio.Lambda(n4_correct, types_to_apply=[tio.INTENSITY], include=["t1"])] if self.n4 else []),
+            *([tio.Lambda(n4_correct, include=["t1"])] if self.n4 else []),
             tio.RescaleIntensity(out_min_max=(0, 1), percentiles=self.percentiles, include=["t1"]),
         ])
 
