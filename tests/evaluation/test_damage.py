@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from hetero_qc.corruption import RandomMotion, RandomPartialNoise, RandomRicianNoise
-from hetero_qc.data import Scan
-from hetero_qc.evaluation.damage import SHARPNESS, damage_table, damage_variants, summarise
+from hetero_qc.data import Preprocessing, Scan
+from hetero_qc.evaluation.damage import SHARPNESS, Preprocessed, damage_table, damage_variants, summarise
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.inference import TrainedModel
 from hetero_qc.models.networks import MultiTaskNet
@@ -134,3 +135,32 @@ def test_cutoffs_are_read_beside_a_checkpoint_or_calibrated_on_validation(tmp_pa
     checkpoint.parent.mkdir()
     shipped.save(checkpoint.parent / "cutoffs.json")
     assert cutoffs_for(model, checkpoint, variants) == (shipped, checkpoint.parent / "cutoffs.json")
+
+
+def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():
+    # Two tissues (0.4 and 0.48, as the N4 test's phantom) under the evaluation's moderate coil field:
+    # through the model's own preprocessing (N4, then the head's median at 0.5) the field is taken out
+    # of each tissue as it is from a user's scan, and the copy is on the clean scan's scale.
+    grid = torch.linspace(-1, 1, 48)
+    z, y, x = torch.meshgrid(grid, grid, grid, indexing="ij")
+    ball = (x**2 + y**2 + z**2) < 0.8
+    index = torch.arange(48) // 4
+    checker = (index[:, None, None] + index[None, :, None] + index[None, None, :]) % 2 == 1
+    clean = (ball * (0.4 + 0.08 * checker))[None, None].float()
+    settings = Preprocessing(head_median=0.5, n4=True)
+    model = Trained(TrainedModel(nn.Identity(), Path("m.ckpt"), 0, None, settings, None, None), [], [])
+    quick = ["levels=[moderate]", "training_mix=false"]
+    raw = damage_variants(model, quick)["bias_field"]["moderate"]
+    scored = damage_variants(model, [*quick, "preprocess_copies=true"])["bias_field"]["moderate"]
+    assert isinstance(scored, Preprocessed) and not isinstance(raw, Preprocessed)
+    field = raw(clean, (2.0, 2.0, 2.0), torch.Generator().manual_seed(0)).image
+    copy = scored(clean, (2.0, 2.0, 2.0), torch.Generator().manual_seed(0)).image
+    assert copy.shape == clean.shape and copy.dtype == torch.float32
+    low = (ball & ~checker)[None, None]
+    high = (ball & checker)[None, None]
+    assert float(field[low].log().std()) > 0.1  # measured 0.162
+    assert float(copy[low].log().std()) < 0.3 * float(field[low].log().std())  # measured 0.017
+    assert float(copy[ball[None, None]].median()) == pytest.approx(0.5, abs=0.02)
+    assert float(copy[high].mean() / copy[low].mean()) == pytest.approx(1.2, abs=0.02)  # 1.200
+    with pytest.raises(ValueError, match="preprocess_copies=true needs a model"):
+        damage_variants(None, [*quick, "preprocess_copies=true"])

@@ -92,16 +92,10 @@ class Preprocessing:
             raise ValueError(f"n4 must be true or false, got {self.n4!r}")
 
     def transform(self) -> tio.Compose:
-        """The TorchIO pipeline (geometry and intensity); masks are derived afterwards."""
+        """The TorchIO geometry pipeline; the intensities are scaled afterwards (:func:`scale_intensity`)."""
         size = (tio.CropOrPad(self.shape) if self.shape is not None
                 else tio.EnsureShapeMultiple(self.multiple, method="pad"))
-        return tio.Compose([
-            tio.ToCanonical(),
-            tio.Resample(self.spacing),
-            size,
-            *([tio.Lambda(n4_correct, include=["t1"])] if self.n4 else []),
-            tio.RescaleIntensity(out_min_max=(0, 1), percentiles=self.percentiles, include=["t1"]),
-        ])
+        return tio.Compose([tio.ToCanonical(), tio.Resample(self.spacing), size])
 
     def key(self) -> str:
         """A short hash of these settings, for caches (``n4`` counts only when on, with the N4 settings,
@@ -137,6 +131,23 @@ def n4_correct(image: Tensor) -> Tensor:
     if not np.isfinite(log_field).all():
         raise ValueError("N4's bias field is not finite")
     return image / torch.from_numpy(np.exp(log_field)).to(image.dtype)[None]
+
+
+def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Tensor]:
+    """The intensity half of :func:`preprocess`, on an image ``(1, D, H, W)`` already on the
+    preprocessed grid: N4 (if ``settings.n4``), the percentiles to [0, 1], the head's median (if
+    ``settings.head_median``), clipped to [0, 1]. Returns the float32 image and the head mask, both
+    ``(1, D, H, W)``. The damage evaluation runs it on a corrupted copy too, as a user's corrupted scan
+    meets it (``conf/damage.yaml``, ``preprocess_copies``)."""
+    image = image.float()
+    if settings.n4:
+        image = n4_correct(image)
+    image = tio.RescaleIntensity(out_min_max=(0, 1), percentiles=settings.percentiles)(image).float()
+    head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
+    if settings.head_median is not None:  # before clipping: the voxels above 1 count too
+        image = image * (settings.head_median / image[head].median().clamp_min(1e-6))
+        head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
+    return image.clamp_(0, 1), head
 
 
 def head_mask(image: np.ndarray, threshold: float) -> np.ndarray:
@@ -180,12 +191,7 @@ def preprocess(record: ScanRecord, settings: Preprocessing) -> Scan:
     if float(data.max()) == float(data.min()):
         raise ValueError(f"{name}: image is constant ({float(data.min())})")
     out = settings.transform()(subject)
-    image = out["t1"].data.float()
-    head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
-    if settings.head_median is not None:  # before clipping: the voxels above 1 count too
-        image = image * (settings.head_median / image[head].median().clamp_min(1e-6))
-        head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
-    image = image.clamp_(0, 1)
+    image, head = scale_intensity(out["t1"].data, settings)
     if "labels" in out:
         labels = out["labels"].data
         if record.label_kind == "gm_prob":

@@ -16,7 +16,9 @@ import torch
 from scipy import stats
 
 from hetero_qc.config import compose_config, instantiate_levels
-from hetero_qc.data import Scan
+from hetero_qc.corruption import Corrupted, PipelineResult
+from hetero_qc.data import Preprocessing, Scan
+from hetero_qc.data.preprocess import scale_intensity
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
@@ -38,10 +40,32 @@ SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
 
 
+class Preprocessed:
+    """A damage variant as a user's corrupted scan meets the model: corrupted, then scaled by the
+    model's own intensity preprocessing (:func:`~hetero_qc.data.preprocess.scale_intensity`: N4 if the
+    model has it, the percentiles, the head's median). Training corrupts after that scaling, so without
+    this wrapper a copy keeps the clean scan's scale and a simulated coil field meets no N4."""
+
+    def __init__(self, transform: Callable, settings: Preprocessing) -> None:
+        self.transform, self.settings = transform, settings
+
+    def __call__(self, images: torch.Tensor, spacing: Sequence[float], generator: torch.Generator | None = None,
+                 mask: torch.Tensor | None = None) -> Corrupted | PipelineResult:
+        """``images`` ``(B, 1, D, H, W)``, corrupted and then scaled one by one."""
+        out = self.transform(images, spacing, generator, mask)
+        scaled = [scale_intensity(image.cpu(), self.settings)[0] for image in out.image]
+        return out._replace(image=torch.stack(scaled).to(out.image.device))
+
+
 def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ()) -> Variants:
     """The corruptions of ``conf/damage.yaml`` (with Hydra ``overrides``), instantiated, only those
     of ``levels`` when it is set; with ``training_mix: true`` and a ``model``, also that model's own
-    training corruption."""
+    training corruption; with ``preprocess_copies: true``, each followed by the model's intensity
+    preprocessing (:class:`Preprocessed`).
+
+    Raises:
+        ValueError: for ``preprocess_copies`` without a model that records its preprocessing.
+    """
     cfg = compose_config("damage", overrides)
     variants = instantiate_levels(cfg.artefacts)
     if cfg.levels is not None:
@@ -49,6 +73,11 @@ def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ())
         variants = {a: levels for a, levels in variants.items() if levels}
     if cfg.training_mix and model is not None:
         variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: model.model.corruption}
+    if cfg.preprocess_copies:
+        if model is None or model.model.preprocessing is None:
+            raise ValueError("preprocess_copies=true needs a model whose checkpoint records its preprocessing")
+        variants = {a: {s: Preprocessed(t, model.model.preprocessing) for s, t in levels.items()}
+                    for a, levels in variants.items()}
     return variants
 
 
