@@ -12,7 +12,8 @@ The verdicts use the cut-offs shipped beside the checkpoint (``cutoffs.json``); 
 them (a run's ``last.ckpt``) is calibrated on the validation split first, with the same corruptions,
 and those cut-offs are written beside the results.
 
-    python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu] [--whole-volume] [OVERRIDE ...]
+    python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu]
+                                 [--whole-volume] [--calibrate] [OVERRIDE ...]
 """
 
 from __future__ import annotations
@@ -58,13 +59,16 @@ def main() -> None:
     parser.add_argument("--whole-volume", action="store_true",
                         help="predict each scan in one window instead of the model's windows (what a view of "
                              "the whole head changes, e.g. for a bias field; the cut-offs stay the model's)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="calibrate the cut-offs on the validation split now, even where a cutoffs.json "
+                             "lies beside the checkpoint (e.g. under other damage settings than it was made with)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
     if args.whole_volume:
         model = model._replace(model=replace(model.model, roi_size=None))
     variants = damage_variants(model, args.overrides)
-    cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed)
+    cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed, args.calibrate)
     table = damage_table(model, model.test_scans, variants, cutoffs.sharpness, seed=args.seed + 10_000)
     summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(source) if source
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}

@@ -135,6 +135,7 @@ def test_cutoffs_are_read_beside_a_checkpoint_or_calibrated_on_validation(tmp_pa
     checkpoint.parent.mkdir()
     shipped.save(checkpoint.parent / "cutoffs.json")
     assert cutoffs_for(model, checkpoint, variants) == (shipped, checkpoint.parent / "cutoffs.json")
+    assert cutoffs_for(model, checkpoint, variants, calibrate=True) == (calibrated, None)  # seeded: the same
 
 
 def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():

@@ -72,12 +72,14 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
     return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method, reference)
 
 
-def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0) -> tuple[Cutoffs, Path | None]:
+def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0,
+                calibrate: bool = False) -> tuple[Cutoffs, Path | None]:
     """The verdict cut-offs of ``checkpoint``: the ``cutoffs.json`` beside it (a shipped model's) and that
-    file, or, for a checkpoint without them, cut-offs calibrated now on ``model``'s validation scans
-    under the damage ``variants`` (:func:`~hetero_qc.evaluation.damage.damage_variants`) and ``None``."""
+    file, or, for a checkpoint without them or with ``calibrate``, cut-offs calibrated now on ``model``'s
+    validation scans under the damage ``variants`` (:func:`~hetero_qc.evaluation.damage.damage_variants`)
+    and ``None``."""
     beside = Path(checkpoint).parent / "cutoffs.json"
-    if beside.exists():
+    if beside.exists() and not calibrate:
         return Cutoffs.load(beside), beside
     profile = sharpness_profile(model.val_scans)
     return calibrate_cutoffs(damage_table(model, model.val_scans, variants, profile, seed), profile), None
