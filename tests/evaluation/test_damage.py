@@ -54,12 +54,12 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
 
 
 def test_damage_variants_compose_the_config_with_overrides():
-    variants = damage_variants(overrides=["artefacts.noise.severe.snr_db=-7", "training_mix=false"])
+    variants = damage_variants(overrides=["artefacts.noise.severe.snr_db=-7", "training_mix=false", "preprocess_copies=false"])
     assert set(variants) == {"motion", "ghosting", "spike", "bias_field", "noise", "partial_noise"}
     assert variants["noise"]["severe"].snr_db == (-7.0, -7.0)
     assert variants["partial_noise"]["cortex_box"].box == (0.6, 0.3, 0.55, 0.95, 0.7, 0.85)
     assert set(variants["motion"]) == {"mild", "moderate", "severe"}
-    quick = damage_variants(overrides=["levels=[moderate,cortex_box]", "training_mix=false"])
+    quick = damage_variants(overrides=["levels=[moderate,cortex_box]", "training_mix=false", "preprocess_copies=false"])
     assert {a: list(levels) for a, levels in quick.items()} == {
         a: ["moderate"] for a in ("motion", "ghosting", "spike", "bias_field", "noise")} | {"partial_noise": ["cortex_box"]}
 
@@ -151,8 +151,8 @@ def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():
     settings = Preprocessing(head_median=0.5, n4=True)
     model = Trained(TrainedModel(nn.Identity(), Path("m.ckpt"), 0, None, settings, None, None), [], [])
     quick = ["levels=[moderate]", "training_mix=false"]
-    raw = damage_variants(model, quick)["bias_field"]["moderate"]
-    scored = damage_variants(model, [*quick, "preprocess_copies=true"])["bias_field"]["moderate"]
+    raw = damage_variants(model, [*quick, "preprocess_copies=false"])["bias_field"]["moderate"]
+    scored = damage_variants(model, quick)["bias_field"]["moderate"]  # the default
     assert isinstance(scored, Preprocessed) and not isinstance(raw, Preprocessed)
     field = raw(clean, (2.0, 2.0, 2.0), torch.Generator().manual_seed(0)).image
     copy = scored(clean, (2.0, 2.0, 2.0), torch.Generator().manual_seed(0)).image
@@ -164,4 +164,4 @@ def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():
     assert float(copy[ball[None, None]].median()) == pytest.approx(0.5, abs=0.02)
     assert float(copy[high].mean() / copy[low].mean()) == pytest.approx(1.2, abs=0.02)  # 1.200
     with pytest.raises(ValueError, match="preprocess_copies=true needs a model"):
-        damage_variants(None, [*quick, "preprocess_copies=true"])
+        damage_variants(None, quick)
