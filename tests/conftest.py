@@ -17,6 +17,17 @@ def make_phantom(n: int = 32, seed: int = 0) -> torch.Tensor:
     return image.clamp(0, 1)[None, None].float()
 
 
+def two_tissues(n: int = 48) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """A ball ``(n, n, n)`` bool, a checkerboard of 4-voxel cubes in it (as fine as cortex and white
+    matter are on the 2 mm grid; True marks the second tissue) and the grid's ``(z, y, x)`` in [-1, 1]."""
+    grid = torch.linspace(-1, 1, n)
+    z, y, x = torch.meshgrid(grid, grid, grid, indexing="ij")
+    ball = (x**2 + y**2 + z**2) < 0.8
+    index = torch.arange(n) // 4
+    checker = (index[:, None, None] + index[None, :, None] + index[None, None, :]) % 2 == 1
+    return ball, checker, (z, y, x)
+
+
 @pytest.fixture
 def phantom() -> torch.Tensor:
     return make_phantom()

@@ -14,7 +14,7 @@ from hetero_qc.data import (
 )
 from hetero_qc.data.preprocess import n4_correct
 from hetero_qc.paths import DATA_DIR
-from tests.conftest import make_phantom
+from tests.conftest import make_phantom, two_tissues
 
 
 def write_scan(path, data, zooms=(1.5, 1.5, 3.0), orientation=None):
@@ -179,11 +179,7 @@ def test_n4_removes_a_smooth_field_and_keeps_the_tissue_contrast():
     # Two tissues (100 and 120, in a checkerboard of 4-voxel cubes, as fine as cortex and white matter
     # are on the 2 mm grid) under a smooth multiplicative field: N4 must take most of the field out of
     # each tissue's log intensity and keep their contrast.
-    grid = torch.linspace(-1, 1, 48)
-    z, y, x = torch.meshgrid(grid, grid, grid, indexing="ij")
-    ball = (x**2 + y**2 + z**2) < 0.8
-    index = torch.arange(48) // 4
-    checker = (index[:, None, None] + index[None, :, None] + index[None, None, :]) % 2 == 1
+    ball, checker, (z, y, x) = two_tissues()
     tissue = ball * (100 + 20 * checker)
     image = (tissue * torch.exp(0.3 * x + 0.2 * y * z))[None].float() + 1
     corrected = n4_correct(image)

@@ -17,7 +17,7 @@ from hetero_qc.models.networks import MultiTaskNet
 from hetero_qc.models.unet import UNetConfig
 from hetero_qc.qc.scoring import axis_sharpness
 from hetero_qc.qc.verdict import EXCLUDE, OK, Cutoffs
-from tests.conftest import make_phantom
+from tests.conftest import make_phantom, two_tissues
 
 
 def phantom_scan(seed: int) -> Scan:
@@ -142,11 +142,7 @@ def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():
     # Two tissues (0.4 and 0.48, as the N4 test's phantom) under the evaluation's moderate coil field:
     # through the model's own preprocessing (N4, then the head's median at 0.5) the field is taken out
     # of each tissue as it is from a user's scan, and the copy is on the clean scan's scale.
-    grid = torch.linspace(-1, 1, 48)
-    z, y, x = torch.meshgrid(grid, grid, grid, indexing="ij")
-    ball = (x**2 + y**2 + z**2) < 0.8
-    index = torch.arange(48) // 4
-    checker = (index[:, None, None] + index[None, :, None] + index[None, None, :]) % 2 == 1
+    ball, checker, _ = two_tissues()
     clean = (ball * (0.4 + 0.08 * checker))[None, None].float()
     settings = Preprocessing(head_median=0.5, n4=True)
     model = Trained(TrainedModel(nn.Identity(), Path("m.ckpt"), 0, None, settings, None, None), [], [])
