@@ -75,7 +75,8 @@ def damage_variants(model: Trained | None = None, overrides: Sequence[str] = ())
         variants[TRAINING_MIX[0]] = {TRAINING_MIX[1]: model.model.corruption}
     if cfg.preprocess_copies:
         if model is None or model.model.preprocessing is None:
-            raise ValueError("preprocess_copies=true needs a model whose checkpoint records its preprocessing")
+            raise ValueError("preprocess_copies=true needs a model whose checkpoint records its preprocessing; "
+                             "add preprocess_copies=false to score the copies on the clean scale")
         variants = {a: {s: Preprocessed(t, model.model.preprocessing) for s, t in levels.items()}
                     for a, levels in variants.items()}
     return variants
