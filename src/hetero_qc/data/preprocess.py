@@ -55,7 +55,7 @@ class Preprocessing:
             hardly the head's median. 0.5 keeps clean scans as they were: on 60 embedded IXI scans the
             head's median was 0.504 +- 0.015 (mean +- sd) of the 99.5th percentile. None: percentiles only.
             But noise that fills the background (noise outside the brain) or strong ghosts join the head
-            mask and move its median too (the brain x0.48 and x1.5: ``experiments/normalisation.py``).
+            mask and move its median too (the brain x0.48 and x1.6: ``experiments/normalisation.py``).
         tissue_level: if set (instead of ``head_median``), the scale is then corrected so that the median
             of the smooth tissue (:func:`smooth_tissue`, white matter on a T1 scan) is this, and the head
             mask found again. Noise and ghosts are never smooth, so neither can move it
