@@ -30,7 +30,7 @@ class Scan(NamedTuple):
     """A preprocessed scan; every volume is ``(1, D, H, W)`` on the preprocessed grid."""
 
     subject: str
-    image: Tensor  # float32 in [0, 1]
+    image: Tensor  # float32 in [0, 1] (above 1 where the tissue anchor scaled it, Preprocessing.tissue_level)
     head: Tensor  # bool
     brain: Tensor  # bool; all False without labels
     cgm: Tensor  # bool; all False without labels
@@ -124,6 +124,8 @@ class Preprocessing:
             del settings["n4"]
         if self.tissue_level is None:
             del settings["tissue_level"], settings["smooth_fraction"]
+        else:
+            settings["clip_above"] = False  # scale_intensity's rule since 9f4f710
         if self.n4:
             settings["n4_shrink"] = N4_SHRINK
         return hashlib.sha1(repr(sorted(settings.items())).encode()).hexdigest()[:12]
@@ -189,9 +191,12 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
     divided by its smooth tissue's median (:func:`smooth_tissue`, found on the percentiles' scale)
     times the level, with no offset: the lower percentile of a scan whose background holds noise is
     that noise's, and subtracting it darkens the grey matter against the white (x0.89 in the unit
-    test's phantom). Returns the float32 image and the head mask, both ``(1, D, H, W)``. The damage
-    evaluation runs it on a corrupted copy too, as a user's corrupted scan meets it
-    (``conf/damage.yaml``, ``preprocess_copies``)."""
+    test's phantom); and not clipped at 1: training adds its corruption to the scaled clean scan
+    unclipped, while a clip turns noise outside the brain into a flat bright field, and a scan whose
+    ghosts lowered the anchor into a flat white brain (``multitask_tissue``, README). Returns the
+    float32 image and the head mask, both ``(1, D, H, W)``. The damage evaluation runs it on a
+    corrupted copy too, as a user's corrupted scan meets it (``conf/damage.yaml``,
+    ``preprocess_copies``)."""
     magnitude = image.float()
     if settings.n4:
         magnitude = n4_correct(magnitude)
@@ -205,6 +210,8 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
         image = magnitude.clamp_min(0) * (settings.tissue_level / magnitude[tissue].median().clamp_min(1e-6))
     if settings.head_median is not None or settings.tissue_level is not None:
         head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
+    if settings.tissue_level is not None:  # no clip at 1 (docstring)
+        return image.clamp_min_(0), head
     return image.clamp_(0, 1), head
 
 
