@@ -125,7 +125,8 @@ class Preprocessing:
         if self.tissue_level is None:
             del settings["tissue_level"], settings["smooth_fraction"]
         else:
-            settings["clip_above"] = False  # scale_intensity's rule since 9f4f710
+            settings["clip_above"] = False  # scale_intensity's rules since 9f4f710
+            settings["negatives"] = "zero"
         if self.n4:
             settings["n4_shrink"] = N4_SHRINK
         return hashlib.sha1(repr(sorted(settings.items())).encode()).hexdigest()[:12]
@@ -200,6 +201,10 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
     magnitude = image.float()
     if settings.n4:
         magnitude = n4_correct(magnitude)
+    if settings.tissue_level is not None:  # a magnitude is never negative; a real-part reconstruction's ghosts
+        # are, and their lower percentile lifted the background over the head threshold, where its smooth
+        # zeros became the anchor (two ghosting copies of 8 scaled x500,000: multitask_tissue, README)
+        magnitude = magnitude.clamp_min(0)
     image = tio.RescaleIntensity(out_min_max=(0, 1), percentiles=settings.percentiles)(magnitude).float()
     head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
     # before clipping: the voxels above 1 count too
@@ -207,7 +212,7 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
         image = image * (settings.head_median / image[head].median().clamp_min(1e-6))
     elif settings.tissue_level is not None:
         tissue = smooth_tissue(image, head, settings.head_threshold, settings.smooth_fraction)
-        image = magnitude.clamp_min(0) * (settings.tissue_level / magnitude[tissue].median().clamp_min(1e-6))
+        image = magnitude * (settings.tissue_level / magnitude[tissue].median().clamp_min(1e-6))
     if settings.head_median is not None or settings.tissue_level is not None:
         head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]
     if settings.tissue_level is not None:  # no clip at 1 (docstring)
