@@ -219,6 +219,18 @@ def test_tissue_level_keeps_the_brains_scale_under_noise_outside_the_brain():
     assert ratios[None] < 0.6 and ratios[0.5] == pytest.approx(1.0, abs=0.03)
 
 
+def test_tissue_level_reads_a_magnitude_when_ghosts_leave_negatives():
+    # A real-part reconstruction's ghosts leave negative values in the background: their lower
+    # percentile must not lift the background's smooth zeros into the anchor (which scaled two ghosting
+    # copies of the damage evaluation x500,000).
+    clean, core, ball = brain_in_noise(0.0)
+    ghosts = clean.clone()
+    ghosts[..., ::4, :] = torch.where(ball[..., ::4, :], ghosts[..., ::4, :], -0.3)  # every 4th plane outside
+    scaled, _ = scale_intensity(ghosts, Preprocessing(tissue_level=0.5))
+    assert float(scaled[core].median()) == pytest.approx(0.5, abs=0.01)
+    assert float(scaled.min()) >= 0 and float(scaled.max()) < 1
+
+
 def test_the_scale_has_one_anchor():
     with pytest.raises(ValueError, match="head_median or tissue_level, not both"):
         Preprocessing(head_median=0.5, tissue_level=0.6)

@@ -161,3 +161,25 @@ def test_preprocessed_copies_meet_the_models_own_intensity_preprocessing():
     assert float(copy[high].mean() / copy[low].mean()) == pytest.approx(1.2, abs=0.02)  # 1.200
     with pytest.raises(ValueError, match="preprocess_copies=true needs a model"):
         damage_variants(None, quick)
+
+
+def test_an_interrupted_ship_leaves_the_shipped_files_as_they_were(tmp_path, monkeypatch):
+    from hetero_qc.evaluation import cutoffs as cutoffs_module
+
+    checkpoint = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {"net.w": torch.zeros(1)}, "hyper_parameters": {}, "hetero_qc": {}, "global_step": 1},
+               checkpoint)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "model.ckpt").write_bytes(b"the old model")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # what stopping `make model` during its calibration does
+
+    monkeypatch.setattr(cutoffs_module, "sharpness_profile", lambda scans: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(cutoffs_module, "damage_variants", lambda model, overrides: {})
+    monkeypatch.setattr(cutoffs_module, "damage_table", interrupted)
+    model = Trained(TrainedModel(nn.Identity(), checkpoint, 1, None, None, None, None), [], [])
+    with pytest.raises(KeyboardInterrupt):
+        cutoffs_module.ship(model, shipped, tmp_path)
+    assert (shipped / "model.ckpt").read_bytes() == b"the old model" and sorted(shipped.iterdir()) == [shipped / "model.ckpt"]

@@ -88,16 +88,18 @@ def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0,
 def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] = ()) -> Cutoffs:
     """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs calibrated on
     the damage variants (``conf/damage.yaml`` with Hydra ``overrides``), the validation scores, and the
-    run's config and metrics into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run's config and metrics into ``out_dir``. Everything is computed before the first file is written
+    (the calibration takes minutes): an interrupted run leaves the shipped model and its cut-offs as
+    they were, not a new model beside the old cut-offs."""
     checkpoint = torch.load(model.model.path, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
-    write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
     profile = sharpness_profile(model.val_scans)
     table = damage_table(model, model.val_scans, damage_variants(model, overrides), profile)
-    write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))
     cutoffs = calibrate_cutoffs(table, profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
+    write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))
     cutoffs.save(out_dir / "cutoffs.json")
     for name in ("config.yaml", "metrics.csv", "split.json"):
         if (run_dir / name).exists():
