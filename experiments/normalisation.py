@@ -11,7 +11,7 @@ divided by its own anchor. 1 is a scale the corruption did not move; whole-scan 
 the magnitude itself (by about 10% at 5 dB), so no anchor keeps 1 there.
 
 Anchors: the percentiles alone, the head's median (``head_median``), and the smooth tissue's median
-(``tissue_level``, :func:`~hetero_qc.data.preprocess.smooth_tissue_median`) at several fractions.
+(``tissue_level``, :func:`~hetero_qc.data.preprocess.smooth_tissue`) at several fractions.
 ``summary.json`` also gives, on the clean scans, the smooth tissue's median over the head's, whose
 mean times 0.5 is the ``tissue_level`` that keeps clean scans where ``head_median: 0.5`` put them.
 

@@ -125,7 +125,7 @@ class Preprocessing:
         if self.tissue_level is None:
             del settings["tissue_level"], settings["smooth_fraction"]
         else:
-            settings["clip_above"] = False  # scale_intensity's rules since 9f4f710
+            settings["clip_above"] = False  # scale_intensity's rules for tissue_level (35adb15, d133fd5)
             settings["negatives"] = "zero"
         if self.n4:
             settings["n4_shrink"] = N4_SHRINK
