@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s, scan_sigma_s_cortex
 
 
 def test_scan_sigma_r_is_the_predicted_rmse_over_the_head():
@@ -25,15 +25,28 @@ def test_scan_sigma_r_rises_with_damage_in_a_few_voxels():
     assert scan_sigma_r(log_var, head).item() > 3 * before
 
 
-def test_scan_sigma_s_averages_the_predicted_cortex_or_else_the_head():
+def test_scan_sigma_s_cortex_averages_the_predicted_cortex_or_else_the_head():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, -1.0, -1.0]]).reshape(1, 2, 4, 1, 1)  # cortex: 0, 1
     log_var = torch.log(torch.tensor([1.0, 9.0, 100.0, 100.0])).reshape(1, 1, 4, 1, 1)
     head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
     assert predicted_cgm(logits).flatten().tolist() == [True, True, False, False]
-    assert scan_sigma_s(logits, log_var, head).item() == pytest.approx(2.0)  # (1 + 3) / 2
+    assert scan_sigma_s_cortex(logits, log_var, head).item() == pytest.approx(2.0)  # (1 + 3) / 2
     nothing = torch.stack([logits[:, 1], logits[:, 0]], 1)  # background wins where it lost
     nothing[:, 1] = -5.0
-    assert scan_sigma_s(nothing, log_var, head).item() == pytest.approx((1 + 3 + 10) / 3)
+    assert scan_sigma_s_cortex(nothing, log_var, head).item() == pytest.approx((1 + 3 + 10) / 3)
+
+
+def test_scan_sigma_s_averages_the_head_so_cortex_given_up_counts():
+    log_var = torch.log(torch.tensor([1.0, 9.0, 100.0, 400.0])).reshape(1, 1, 4, 1, 1)
+    head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
+    assert scan_sigma_s(log_var, head).item() == pytest.approx((1 + 3 + 10) / 3)  # not the voxel outside
+    # Damage that shrinks the predicted cortex to its confident voxels leaves the cortex mean where
+    # it was; the head mean rises with the voxels the segmentation gave up (here voxel 2).
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, -1.0, -1.0]]).reshape(1, 2, 4, 1, 1)
+    damaged = log_var.clone()
+    damaged[0, 0, 2] = torch.log(torch.tensor(900.0))
+    assert scan_sigma_s_cortex(logits, damaged, head).item() == pytest.approx(scan_sigma_s_cortex(logits, log_var, head).item())
+    assert scan_sigma_s(damaged, head).item() == pytest.approx((1 + 3 + 30) / 3)
 
 
 def test_dice_of_overlaps_and_of_two_empty_masks():

@@ -92,8 +92,23 @@ def scan_sigma_r(log_var: Tensor, head: Tensor) -> Tensor:
     return torch.exp(log_var[head].float()).mean().sqrt()
 
 
-def scan_sigma_s(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
-    """Algorithmic quality: the mean sigma_s over the predicted cortex, ``(1, C, D, H, W)`` inputs.
+def scan_sigma_s(seg_log_var: Tensor, head: Tensor) -> Tensor:
+    """Algorithmic quality: the mean sigma_s over the head, ``seg_log_var`` and ``head`` ``(1, 1, D, H, W)``.
+
+    Over the head rather than over the predicted cortex (:func:`scan_sigma_s_cortex`, the score until
+    scores version 3): damage shrinks the predicted cortex to its confident core, so the cortex mean
+    hides the voxels the segmentation gave up, and every voxel of the head may be cortex the network
+    lost. On the damage evaluation of the shipped ``multitask_tissue`` (8 scans, 9 copies each) the head
+    mean separated a CGM Dice drop of more than 0.05 with AUROC 0.925 on validation and 0.953 on test,
+    against 0.885 and 0.926 for the cortex mean, and it rises less under noise outside the brain, which
+    leaves the cortex's segmentation mostly standing (``results/damage/``).
+    """
+    return torch.exp(0.5 * seg_log_var[head].float()).mean()
+
+
+def scan_sigma_s_cortex(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
+    """The mean sigma_s over the predicted cortex, ``(1, C, D, H, W)`` inputs (the paper's Fig 8 reading,
+    and the damage evaluation's ``sigma_s_cortex``; the QC score is :func:`scan_sigma_s`).
 
     Where no voxel is predicted cortex (a scan the segmentation lost entirely), over the whole head:
     that scan's sigma_s must still be defined, and the head is where the cortex should have been.

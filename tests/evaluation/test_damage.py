@@ -43,7 +43,7 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
     assert (clean["input_rmse"] == 0).all() and not clean["damaged"].any()
     noisy = table[table["variant"] == "noise_severe"]
     assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
-    assert table[["sigma_r", "sigma_s", "sigma_s_head", "blur", "recon_rmse", "dice"]].notna().all().all()
+    assert table[["sigma_r", "sigma_s", "sigma_s_cortex", "blur", "recon_rmse", "dice"]].notna().all().all()
     assert table["dice"].between(0, 1).all()
     profile = (0.05, -0.1, 0.02)  # blur against any profile, from the table's sharpness alone
     other = damage_table(model, scans[:1], {}, profile)
@@ -72,14 +72,14 @@ def hand_made() -> pd.DataFrame:
         clean_dice = 0.8
         rows += [
             {"subject": i, "artefact": "clean", "severity": "none", "variant": "clean", "sigma_r": 0.10 + 0.001 * i,
-             "sigma_s": 0.20, "blur": 0.0, "sigma_s_head": 0.0, "recon_rmse": 0.010 + 0.0001 * i,
+             "sigma_s": 0.20, "blur": 0.0, "sigma_s_cortex": 0.0, "recon_rmse": 0.010 + 0.0001 * i,
              "dice": clean_dice},
             {"subject": i, "artefact": "motion", "severity": "moderate", "variant": "motion_moderate",
-             "sigma_r": 0.30 + 0.001 * i, "sigma_s": 0.5 if i < 2 else 0.21, "blur": 0.3, "sigma_s_head": 0.0,
+             "sigma_r": 0.30 + 0.001 * i, "sigma_s": 0.5 if i < 2 else 0.21, "blur": 0.3, "sigma_s_cortex": 0.0,
              "recon_rmse": 0.030 + 0.0001 * i, "dice": 0.7 if i < 2 else 0.79},
             {"subject": i, "artefact": "partial_noise", "severity": "outside_brain",
              "variant": "partial_noise_outside_brain", "sigma_r": 0.15 + 0.001 * i, "sigma_s": 0.19, "blur": 0.0,
-             "sigma_s_head": 0.0, "recon_rmse": 0.012 + 0.0001 * i, "dice": 0.8},
+             "sigma_s_cortex": 0.0, "recon_rmse": 0.012 + 0.0001 * i, "dice": 0.8},
         ]
     table = pd.DataFrame(rows)
     clean = table[table["variant"] == "clean"].set_index("subject")
@@ -100,9 +100,9 @@ def test_damage_summary_numbers_and_targets():
     # sigma_r ranks the 2 damaged motion copies above 8 of the 10 others (not the other 2 motion copies)
     assert summary["sigma_r_auroc_dice_drop"] == pytest.approx(16 / 20)
     assert summary["scores"]["sigma_r"]["auroc_dice_drop"] == summary["sigma_r_auroc_dice_drop"]
-    assert summary["scores"]["sigma_s_head"]["auroc_error_doubled"] == pytest.approx(0.5)  # a constant score
-    assert np.isnan(summary["scores"]["sigma_s_head"]["spearman_error"])
-    assert "sigma_s_head" not in summarise(hand_made().drop(columns="sigma_s_head"))["scores"]  # not in the table
+    assert summary["scores"]["sigma_s_cortex"]["auroc_error_doubled"] == pytest.approx(0.5)  # a constant score
+    assert np.isnan(summary["scores"]["sigma_s_cortex"]["spearman_error"])
+    assert "sigma_s_cortex" not in summarise(hand_made().drop(columns="sigma_s_cortex"))["scores"]  # not in the table
     assert summary["auroc_vs_clean"]["motion"]["moderate"]["sigma_r"] == pytest.approx(1.0)
     assert summary["dice"]["motion_moderate"] == pytest.approx(0.745)
     assert summary["error_ratio_median"]["motion_moderate"] == pytest.approx(3.0, rel=0.02)

@@ -22,8 +22,7 @@ from hetero_qc.data.preprocess import scale_intensity
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
-from hetero_qc.inference import sigma
-from hetero_qc.metrics import dice, predicted_cgm
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_cortex
 from hetero_qc.qc.scoring import axis_sharpness, scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
 
@@ -32,9 +31,9 @@ ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its
 CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
 # Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
-# them before any replaces one (sigma_s_head: mean sigma_s over the head rather than over the
-# predicted cortex, which shrinks to its confident core on damage).
-SCORES = ("sigma_r", "sigma_s", "sigma_s_head", "blur")
+# them before any replaces one (sigma_s_cortex: mean sigma_s over the predicted cortex, the QC's sigma_s
+# until scores version 3, which shrinks to its confident core on damage; metrics.scan_sigma_s).
+SCORES = ("sigma_r", "sigma_s", "sigma_s_cortex", "blur")
 SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per copy: blur against any other profile
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
@@ -117,7 +116,8 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
                 "recon_rmse": _rmse(copy.out.mean, clean, scan.head[None]),
                 "input_rmse": _rmse(copy.corrupted, clean, scan.head[None]),
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
-                "sigma_s_head": float(sigma(copy.out.seg_log_var)[scan.head[None]].mean())
+                "sigma_s_cortex": float(scan_sigma_s_cortex(copy.out.seg_logits, copy.out.seg_log_var,
+                                                            scan.head[None]))
                 if copy.out.seg_log_var is not None else np.nan,
                 **dict(zip(SHARPNESS, axis_sharpness(copy.corrupted[0, 0], scan.head[0]))),
             })

@@ -12,7 +12,7 @@ from hetero_qc.corruption import NoiseParams, rician_noise, sigma_for_snr
 from hetero_qc.corruption.noise import FULL_BOX
 from hetero_qc.data import Scan
 from hetero_qc.inference import predict, sigma
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_cortex
 from hetero_qc.models.networks import NetOutput
 
 
@@ -86,7 +86,7 @@ def scan_summary(scan: Scan, copy: Copy) -> dict:
     }
     if copy.out.seg_log_var is not None:
         cgm = predicted_cgm(copy.out.seg_logits)
-        row["sigma_seg_mean"] = float(scan_sigma_s(copy.out.seg_logits, copy.out.seg_log_var, head))
+        row["sigma_seg_mean"] = float(scan_sigma_s_cortex(copy.out.seg_logits, copy.out.seg_log_var, head))
         row["dice_cgm"] = float(dice(cgm, scan.cgm[None]))
     return row
 

@@ -259,4 +259,4 @@ class MultiTaskModule(HeteroModule):
         return {Metric.DICE_CGM: dice(predicted_cgm(clean_out.seg_logits), batch.cgm)}
 
     def scan_scores(self, out: NetOutput, head: Tensor) -> tuple[Tensor, ...]:
-        return (*super().scan_scores(out, head), scan_sigma_s(out.seg_logits, out.seg_log_var, head))
+        return (*super().scan_scores(out, head), scan_sigma_s(out.seg_log_var, head))
