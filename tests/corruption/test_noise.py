@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hetero_qc.corruption import RandomPartialNoise, RandomRicianNoise, foreground_mean
+from hetero_qc.corruption import RandomPartialNoise, RandomRicianNoise, foreground_mean, grow_mask
 
 
 def achieved_snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
@@ -59,6 +59,28 @@ def test_partial_noise_outside_mask(phantom):
     noisy, _ = RandomPartialNoise(snr_db=0.0, region="outside_mask")(phantom, mask=mask)
     assert torch.equal(noisy[mask], phantom[mask])
     assert (noisy[~mask] != phantom[~mask]).float().mean() > 0.99
+
+
+def test_grow_mask_by_millimetres_along_each_axis():
+    mask = torch.zeros(2, 1, 9, 9, 9, dtype=torch.bool)
+    mask[:, :, 4, 4, 4] = True
+    grown = grow_mask(mask, torch.tensor([0.0, 4.0]), spacing=(2.0, 1.0, 4.0))
+    assert torch.equal(grown[0], mask[0])  # no margin: the mask itself
+    # 4 mm: 2 voxels of 2 mm, 4 of 1 mm, 1 of 4 mm
+    assert grown[1, 0].nonzero().amin(0).tolist() == [2, 0, 3] and grown[1, 0].nonzero().amax(0).tolist() == [6, 8, 5]
+    assert grown[1].sum() == 5 * 9 * 3
+
+
+def test_partial_noise_outside_a_grown_mask_spares_the_margin(phantom):
+    mask = phantom > 0.5
+    noise = RandomPartialNoise(snr_db=0.0, region="outside_mask", margin_mm=(3.0, 3.0))
+    noisy, params = noise(phantom, spacing=(1.0, 1.0, 1.0), mask=mask)
+    assert params.margin_mm.tolist() == [3.0] * len(phantom)
+    spared = grow_mask(mask, params.margin_mm, (1.0, 1.0, 1.0))
+    assert torch.equal(noisy[spared], phantom[spared]) and (spared & ~mask).any()  # the margin stays clean
+    assert (noisy[~spared] != phantom[~spared]).float().mean() > 0.99
+    with pytest.raises(ValueError, match="margin_mm"):
+        RandomPartialNoise(region="outside_mask", margin_mm=-1.0)
 
 
 def test_outside_mask_needs_a_mask(phantom):

@@ -6,9 +6,11 @@ from hetero_qc.corruption.ghosting import GhostingParams, RandomGhosting, ghosti
 from hetero_qc.corruption.motion import MotionParams, RandomMotion, motion
 from hetero_qc.corruption.noise import (
     NoiseParams,
+    PartialNoiseParams,
     RandomPartialNoise,
     RandomRicianNoise,
     foreground_mean,
+    grow_mask,
     rician_noise,
     sigma_for_snr,
 )
@@ -24,8 +26,8 @@ ARTEFACTS: dict[str, type[RandomArtefact]] = {
 
 __all__ = [
     "ARTEFACTS", "ArtefactTransform", "BiasFieldParams", "Corrupted", "CorruptionPipeline",
-    "GhostingParams", "MotionParams", "NoiseParams", "Params", "PipelineResult", "RandomArtefact",
+    "GhostingParams", "MotionParams", "NoiseParams", "Params", "PartialNoiseParams", "PipelineResult", "RandomArtefact",
     "RandomBiasField", "RandomGhosting", "RandomMotion", "RandomPartialNoise", "RandomRicianNoise",
-    "RandomSpike", "SpikeParams", "bias_field", "foreground_mean", "ghosting", "motion",
+    "RandomSpike", "SpikeParams", "bias_field", "foreground_mean", "ghosting", "grow_mask", "motion",
     "rician_noise", "sigma_for_snr", "spike",
 ]

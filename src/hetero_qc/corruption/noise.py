@@ -50,6 +50,31 @@ class NoiseParams(Params):
     box: Tensor  # (B, 6)
 
 
+@dataclass(frozen=True)
+class PartialNoiseParams(NoiseParams):
+    """Partial noise of one sample: :class:`NoiseParams`, and how far (mm) the mask was grown before
+    the noise filled its outside (0 for a box)."""
+
+    margin_mm: Tensor  # (B,)
+
+
+def grow_mask(mask: Tensor, margin_mm: Tensor, spacing: Spacing) -> Tensor:
+    """``mask`` ``(B, 1, D, H, W)`` grown by each sample's ``margin_mm`` ``(B,)``: every voxel within that
+    distance along each axis of a masked voxel (a box-shaped dilation, separable into three 1D max
+    pools, cheap at any margin)."""
+    grown = mask.bool().clone()
+    for b, margin in enumerate(margin_mm.tolist()):
+        sample = mask[b : b + 1].float()
+        for axis, step in enumerate(spacing):
+            radius = int(round(margin / step))
+            if radius > 0:
+                kernel, padding = [1, 1, 1], [0, 0, 0]
+                kernel[axis], padding[axis] = 2 * radius + 1, radius
+                sample = F.max_pool3d(sample, kernel, stride=1, padding=padding)
+        grown[b : b + 1] = sample > 0
+    return grown
+
+
 def foreground_mean(images: Tensor) -> Tensor:
     """Mean intensity of each sample's foreground (voxels above the sample's mean): ``(B,)``.
 
@@ -182,7 +207,13 @@ class RandomPartialNoise(RandomRicianNoise):
             so that it matches :class:`RandomRicianNoise` at the same value).
         region: ``"box"``: an axis-aligned box whose side along each axis is a fraction of the field
             of view drawn in ``box_size``, placed uniformly; ``"outside_mask"``: every voxel outside
-            the mask passed at call time (for example the brain mask: noise on skull and scalp only).
+            the mask passed at call time (for example the brain mask: noise on skull and scalp only),
+            grown first by ``margin_mm``.
+        margin_mm: for ``"outside_mask"``, how far (mm, drawn uniformly in the range) the mask is grown
+            before the noise fills its outside: noise that starts at a distance from the brain, as a
+            coil's or the neck's does. A network trained only on noise that starts at the brain's edge
+            learnt that one pattern: noise 10 mm from the brain cost the shipped model's CGM Dice 0.22
+            against 0.045 at the edge (4 validation scans, -5 dB).
         box_size: side of the box as a fraction of the field of view, ``(low, high)`` in ``(0, 1]``.
         box: a fixed box instead, ``(lo_d, lo_h, lo_w, hi_d, hi_h, hi_w)`` as fractions of the field
             of view (the damage evaluation's noise over the cortex); ``box_size`` is then unused.
@@ -190,7 +221,7 @@ class RandomPartialNoise(RandomRicianNoise):
     Raises:
         ValueError: for an unknown ``region``, a ``box_size`` outside ``(0, 1]`` or a ``box`` that is
             not six fractions with each low below its high; at call time, if
-            ``region="outside_mask"`` and no mask is given.
+            ``region="outside_mask"`` and no mask is given; a negative ``margin_mm``.
     """
 
     name = "partial_noise"
@@ -201,8 +232,10 @@ class RandomPartialNoise(RandomRicianNoise):
         region: Literal["box", "outside_mask"] = "box",
         box_size: float | tuple[float, float] = (0.3, 0.6),
         box: Sequence[float] | None = None,
+        margin_mm: float | tuple[float, float] = 0.0,
     ) -> None:
         super().__init__(snr_db)
+        self.margin_mm = parse_range(margin_mm, "margin_mm", min_value=0.0)
         if region not in ("box", "outside_mask"):
             raise ValueError(f"region must be 'box' or 'outside_mask', got {region!r}")
         self.region = region
@@ -213,7 +246,7 @@ class RandomPartialNoise(RandomRicianNoise):
                 raise ValueError(f"box must be (lo_d, lo_h, lo_w, hi_d, hi_h, hi_w) fractions with lo < hi, got {box}")
         self.box = box
 
-    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> NoiseParams:
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> PartialNoiseParams:
         snr, sigma, seed = self._draw(images, generator)
         batch = len(snr)
         if self.region == "box" and self.box is not None:
@@ -224,17 +257,19 @@ class RandomPartialNoise(RandomRicianNoise):
             box = torch.cat([low, low + size], dim=1)
         else:
             box = torch.tensor(FULL_BOX, device=images.device).repeat(batch, 1)
-        return NoiseParams(snr_db=snr, sigma=sigma, seed=seed, box=box)
+        outside = self.region == "outside_mask"
+        margin = uniform(self.margin_mm, (batch,), images, generator) if outside else snr.new_zeros(batch)
+        return PartialNoiseParams(snr_db=snr, sigma=sigma, seed=seed, box=box, margin_mm=margin)
 
     def apply(
         self,
         images: Tensor,
-        params: NoiseParams,
+        params: PartialNoiseParams,
         spacing: Spacing = (1.0, 1.0, 1.0),
         mask: Tensor | None = None,
     ) -> Tensor:
         if self.region == "outside_mask":
             if mask is None:
                 raise ValueError("mask is required for partial noise with region='outside_mask'")
-            return rician_noise(images, params, region=~mask.bool())
+            return rician_noise(images, params, region=~grow_mask(mask, params.margin_mm, spacing))
         return rician_noise(images, params)
