@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s, scan_sigma_s_cortex
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s, scan_sigma_s_band, scan_sigma_s_cortex
 
 
 def test_scan_sigma_r_is_the_predicted_rmse_over_the_head():
@@ -47,6 +47,18 @@ def test_scan_sigma_s_averages_the_head_so_cortex_given_up_counts():
     damaged[0, 0, 2] = torch.log(torch.tensor(900.0))
     assert scan_sigma_s_cortex(logits, damaged, head).item() == pytest.approx(scan_sigma_s_cortex(logits, log_var, head).item())
     assert scan_sigma_s(damaged, head).item() == pytest.approx((1 + 3 + 30) / 3)
+
+
+def test_scan_sigma_s_band_grows_the_cortex_by_millimetres_within_the_head():
+    logits = torch.zeros(1, 2, 6, 1, 1)
+    logits[0, 1, :2] = 1.0  # predicted cortex: voxels 0 and 1
+    log_var = torch.log(torch.tensor([1.0, 1.0, 16.0, 100.0, 100.0, 100.0])).reshape(1, 1, 6, 1, 1)
+    head = torch.tensor([True] * 5 + [False]).reshape(1, 1, 6, 1, 1)
+    # 2 mm voxels, 4 mm: the band reaches voxel 3; voxel 4 and the voxel outside the head stay out
+    assert scan_sigma_s_band(logits, log_var, head, (2.0, 1.0, 1.0)).item() == pytest.approx((1 + 1 + 4 + 10) / 4)
+    assert scan_sigma_s_band(logits, log_var, head, (2.0, 1.0, 1.0), margin_mm=0.0).item() == pytest.approx(1.0)
+    logits[0, 1] = -1.0  # no cortex predicted: the head
+    assert scan_sigma_s_band(logits, log_var, head, (2.0, 1.0, 1.0)).item() == pytest.approx((1 + 1 + 4 + 10 + 10) / 5)
 
 
 def test_dice_of_overlaps_and_of_two_empty_masks():

@@ -12,6 +12,8 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from hetero_qc.corruption import grow_mask
+
 
 class Metric(StrEnum):
     """Metric names; log them as ``f"{stage}/{Metric.X}"``."""
@@ -104,6 +106,18 @@ def scan_sigma_s(seg_log_var: Tensor, head: Tensor) -> Tensor:
     leaves the cortex's segmentation mostly standing (``results/damage/``).
     """
     return torch.exp(0.5 * seg_log_var[head].float()).mean()
+
+
+def scan_sigma_s_band(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor, spacing: tuple[float, float, float],
+                      margin_mm: float = 4.0) -> Tensor:
+    """The mean sigma_s over the predicted cortex grown by ``margin_mm`` (within the head), ``(1, C, D, H,
+    W)`` inputs: a candidate between :func:`scan_sigma_s_cortex`, which loses the voxels the segmentation
+    gave up, and :func:`scan_sigma_s`, whose share of confident background (skull, neck) changes with
+    the field of view and skull stripping. Without predicted cortex, over the head."""
+    cortex = predicted_cgm(seg_logits)
+    region = grow_mask(cortex, cortex.new_tensor([margin_mm], dtype=torch.float32), spacing) & head.bool() \
+        if cortex.any() else head.bool()
+    return torch.exp(0.5 * seg_log_var[region].float()).mean()
 
 
 def scan_sigma_s_cortex(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
+from torch import Tensor
 
 from hetero_qc.config import compose_config, instantiate_levels
 from hetero_qc.corruption import Corrupted, PipelineResult
@@ -22,7 +23,8 @@ from hetero_qc.data.preprocess import scale_intensity
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_cortex
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_band, scan_sigma_s_cortex
+from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.scoring import axis_sharpness, scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
 
@@ -32,8 +34,9 @@ CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
 # Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
 # them before any replaces one (sigma_s_cortex: mean sigma_s over the predicted cortex, the QC's sigma_s
-# until scores version 3, which shrinks to its confident core on damage; metrics.scan_sigma_s).
-SCORES = ("sigma_r", "sigma_s", "sigma_s_cortex", "blur")
+# until scores version 3, which shrinks to its confident core on damage; sigma_s_band: over the
+# predicted cortex grown by 4 mm, which a field of view or skull stripping cannot move; metrics).
+SCORES = ("sigma_r", "sigma_s", "sigma_s_cortex", "sigma_s_band", "blur")
 SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per copy: blur against any other profile
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
@@ -110,15 +113,14 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
         for copy in predict_copies(model.net, torch.cat(copies), labels, model.roi_size):
             scores = scan_scores(copy.corrupted, scan, copy.out, profile)
             segments = copy.out.seg_logits is not None and scan.has_labels
+            head = scan.head[None]
             rows.append({
                 "subject": scan.subject, "artefact": copy.label[0], "severity": copy.label[1],
                 "variant": variant_name(*copy.label), **vars(scores),
-                "recon_rmse": _rmse(copy.out.mean, clean, scan.head[None]),
-                "input_rmse": _rmse(copy.corrupted, clean, scan.head[None]),
+                "recon_rmse": _rmse(copy.out.mean, clean, head),
+                "input_rmse": _rmse(copy.corrupted, clean, head),
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
-                "sigma_s_cortex": float(scan_sigma_s_cortex(copy.out.seg_logits, copy.out.seg_log_var,
-                                                            scan.head[None]))
-                if copy.out.seg_log_var is not None else np.nan,
+                **_sigma_s_candidates(copy.out, head, scan.spacing),
                 **dict(zip(SHARPNESS, axis_sharpness(copy.corrupted[0, 0], scan.head[0]))),
             })
     table = pd.DataFrame(rows)
@@ -128,6 +130,14 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
     table["dice_drop"] = table["subject"].map(clean_rows["dice"]) - table["dice"]
     table["damaged"] = table["dice_drop"] > DICE_DROP
     return table
+
+
+def _sigma_s_candidates(out: NetOutput, head: Tensor, spacing: tuple[float, float, float]) -> dict[str, float]:
+    """The candidate sigma_s definitions of :data:`SCORES` beside the QC's (NaN without a segmentation head)."""
+    if out.seg_log_var is None:
+        return {"sigma_s_cortex": np.nan, "sigma_s_band": np.nan}
+    return {"sigma_s_cortex": float(scan_sigma_s_cortex(out.seg_logits, out.seg_log_var, head)),
+            "sigma_s_band": float(scan_sigma_s_band(out.seg_logits, out.seg_log_var, head, spacing))}
 
 
 def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
