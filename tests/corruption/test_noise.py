@@ -83,6 +83,17 @@ def test_partial_noise_outside_a_grown_mask_spares_the_margin(phantom):
         RandomPartialNoise(region="outside_mask", margin_mm=-1.0)
 
 
+def test_partial_noise_draws_the_edge_with_edge_p():
+    images = torch.rand(400, 1, 2, 2, 2)
+    params = RandomPartialNoise(region="outside_mask", margin_mm=(5.0, 20.0), edge_p=0.25).sample(
+        images, torch.Generator().manual_seed(0))
+    edge = params.margin_mm == 0
+    assert 0.18 < edge.float().mean() < 0.32  # 100 expected of 400 (binomial sd 8.7)
+    assert ((params.margin_mm[~edge] >= 5.0) & (params.margin_mm[~edge] <= 20.0)).all()
+    with pytest.raises(ValueError, match="edge_p"):
+        RandomPartialNoise(region="outside_mask", edge_p=1.5)
+
+
 def test_outside_mask_needs_a_mask(phantom):
     with pytest.raises(ValueError, match="mask"):
         RandomPartialNoise(region="outside_mask")(phantom)
