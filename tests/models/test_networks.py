@@ -5,7 +5,7 @@ import torch
 
 from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
 from hetero_qc.models.networks import ScaleHead, local_gradient_energy, local_variance
-from hetero_qc.models.unet import decode, encode
+from hetero_qc.models.unet import LayoutInstanceNorm3d, decode, encode
 
 TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
 
@@ -176,3 +176,43 @@ def test_channels_last_gives_the_same_loss_and_gradients():
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
     for (name, a), b in zip(reference.named_parameters(), layout.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_layout_instance_norm_is_instance_norm_and_keeps_channels_last(affine):
+    torch.manual_seed(0)
+    plain = torch.nn.InstanceNorm3d(6, affine=affine)
+    layout = LayoutInstanceNorm3d(6, affine=affine)
+    if affine:
+        torch.nn.init.normal_(plain.weight)
+        torch.nn.init.normal_(plain.bias)
+        layout.load_state_dict(plain.state_dict())
+    x = (3 * torch.randn(2, 6, 5, 6, 7) + 1).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    grad = torch.randn(2, 6, 5, 6, 7)
+    expected, got = plain(x), layout(x)
+    assert got.is_contiguous(memory_format=torch.channels_last_3d) and not expected.is_contiguous(
+        memory_format=torch.channels_last_3d)  # the copy it saves
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.autograd.grad(got, x, grad)[0], torch.autograd.grad(expected, x, grad)[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_unet_with_layout_norms_gives_the_loss_and_gradients_of_plain_instance_norms():
+    torch.manual_seed(0)
+    net = MultiTaskNet(TINY).to(memory_format=torch.channels_last_3d)
+    norms = [m for m in net.modules() if isinstance(m, LayoutInstanceNorm3d)]
+    assert len(norms) >= 10  # every norm of the encoder and both decoders
+    x = torch.rand(2, 1, 16, 16, 16).contiguous(memory_format=torch.channels_last_3d)
+
+    def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out = net(x)
+        loss = out.mean.square().mean() + out.log_var.mean() + out.seg_logits.square().mean()
+        return loss.detach(), [g.detach() for g in torch.autograd.grad(loss, list(net.parameters()))]
+
+    loss, grads = loss_and_grads()
+    for norm in norms:  # the same modules, back to PyTorch's own instance norm
+        norm.__class__ = torch.nn.InstanceNorm3d
+    plain_loss, plain_grads = loss_and_grads()
+    torch.testing.assert_close(loss, plain_loss, rtol=1e-5, atol=1e-6)
+    for g, plain_g in zip(grads, plain_grads):
+        torch.testing.assert_close(g, plain_g, rtol=1e-3, atol=1e-5)
