@@ -83,6 +83,19 @@ def test_partial_noise_outside_a_grown_mask_spares_the_margin(phantom):
         RandomPartialNoise(region="outside_mask", margin_mm=-1.0)
 
 
+def test_a_fixed_margin_leaves_the_generator_as_it_was(phantom):
+    mask = phantom > 0.5
+    after = []
+    for noise in (RandomPartialNoise(snr_db=0.0, box=(0, 0, 0, 1, 1, 1)),  # draws the noise's seed alone
+                  RandomPartialNoise(snr_db=0.0, region="outside_mask"),
+                  RandomPartialNoise(snr_db=0.0, region="outside_mask", margin_mm=10.0)):
+        generator = torch.Generator().manual_seed(3)
+        noise(phantom, generator=generator, mask=mask)
+        after.append(torch.rand(4, generator=generator))
+    torch.testing.assert_close(after[0], after[1])  # a seeded evaluation's later copies are unchanged
+    torch.testing.assert_close(after[0], after[2])
+
+
 def test_partial_noise_draws_the_edge_with_edge_p():
     images = torch.rand(400, 1, 2, 2, 2)
     params = RandomPartialNoise(region="outside_mask", margin_mm=(5.0, 20.0), edge_p=0.25).sample(

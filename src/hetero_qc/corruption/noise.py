@@ -265,10 +265,13 @@ class RandomPartialNoise(RandomRicianNoise):
         else:
             box = torch.tensor(FULL_BOX, device=images.device).repeat(batch, 1)
         outside = self.region == "outside_mask"
-        margin = snr.new_zeros(batch)
-        if outside:
-            edge = uniform((0.0, 1.0), (batch,), images, generator) < self.edge_p
-            margin = uniform(self.margin_mm, (batch,), images, generator).masked_fill(edge, 0.0)
+        # A fixed margin draws nothing: the generator's stream, and so every later artefact's draw
+        # in a seeded evaluation, stays what it was before margins existed.
+        low, high = self.margin_mm
+        margin = uniform(self.margin_mm, (batch,), images, generator) if outside and low < high \
+            else snr.new_full((batch,), low if outside else 0.0)
+        if outside and self.edge_p > 0:
+            margin = margin.masked_fill(uniform((0.0, 1.0), (batch,), images, generator) < self.edge_p, 0.0)
         return PartialNoiseParams(snr_db=snr, sigma=sigma, seed=seed, box=box, margin_mm=margin)
 
     def apply(
