@@ -33,6 +33,8 @@ SCORES_VERSIONS = {
     1: "written before scores_version existed (a71a6fa); until c7e4ced sigma_r was the median sigma",
     2: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the predicted cortex",
     3: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the head",
+    4: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the predicted cortex "
+       "grown by 4 mm within the head",
 }
 SCORES_VERSION = max(SCORES_VERSIONS)
 
@@ -40,7 +42,7 @@ SCORES_VERSION = max(SCORES_VERSIONS)
 @dataclass(frozen=True)
 class ScanScores:
     sigma_r: float  # predicted reconstruction RMSE over the head, sqrt(mean sigma_r^2) ([0, 1] intensities)
-    sigma_s: float  # mean segmentation sigma over the head (metrics.scan_sigma_s)
+    sigma_s: float  # mean segmentation sigma over the predicted cortex grown by 4 mm (metrics.scan_sigma_s)
     blur: float  # how far the blurriest axis falls below clean scans' sharpness (scoring.axis_blur)
 
 
