@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s, scan_sigma_s_cortex, scan_sigma_s_head
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_r, scan_sigma_s, scan_sigma_s_cortex, scan_sigma_s_head, scan_sigma_s_soft
 
 
 def test_scan_sigma_r_is_the_predicted_rmse_over_the_head():
@@ -68,6 +68,14 @@ def test_scan_sigma_s_counts_cortex_given_up_and_not_the_field_of_view():
     assert scan_sigma_s(logits, log_var, small, spacing).item() == pytest.approx((1 + 3 + 30 + 1) / 4)
     assert scan_sigma_s(logits, log_var, large, spacing).item() == pytest.approx(scan_sigma_s(logits, log_var, small, spacing).item())
     assert scan_sigma_s_head(log_var, large).item() < 0.6 * scan_sigma_s_head(log_var, small).item()
+
+
+def test_scan_sigma_s_soft_weights_the_head_by_the_cortex_probability():
+    p = torch.tensor([0.75, 0.25, 0.0, 0.5])  # cortex probability per voxel; the last is outside the head
+    logits = torch.stack([torch.zeros(4), torch.log(p / (1 - p))]).reshape(1, 2, 4, 1, 1)
+    log_var = torch.log(torch.tensor([1.0, 9.0, 400.0, 100.0])).reshape(1, 1, 4, 1, 1)
+    head = torch.tensor([True, True, True, False]).reshape(1, 1, 4, 1, 1)
+    assert scan_sigma_s_soft(logits, log_var, head).item() == pytest.approx((0.75 * 1 + 0.25 * 3) / 1.0, rel=1e-5)
 
 
 def test_dice_of_overlaps_and_of_two_empty_masks():

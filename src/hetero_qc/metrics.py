@@ -122,6 +122,16 @@ def scan_sigma_s_head(seg_log_var: Tensor, head: Tensor) -> Tensor:
     return torch.exp(0.5 * seg_log_var[head].float()).mean()
 
 
+def scan_sigma_s_soft(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
+    """The mean sigma_s over the head weighted by the predicted cortex probability, ``(1, C, D, H, W)``
+    inputs: a candidate that counts cortex the segmentation half gave up (by its remaining probability)
+    and not the background it is sure of, whatever the field of view or a noise outside the brain.
+    Without any cortex probability, over the head."""
+    weight = torch.softmax(seg_logits.float(), 1)[:, 1:2][head]
+    sigma = torch.exp(0.5 * seg_log_var[head].float())
+    return (weight * sigma).sum() / weight.sum() if weight.sum() > 0 else sigma.mean()
+
+
 def scan_sigma_s_cortex(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
     """The mean sigma_s over the predicted cortex, ``(1, C, D, H, W)`` inputs (the paper's Fig 8 reading,
     and the damage evaluation's ``sigma_s_cortex``; the QC score is :func:`scan_sigma_s`).
