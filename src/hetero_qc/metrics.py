@@ -94,22 +94,33 @@ def scan_sigma_r(log_var: Tensor, head: Tensor) -> Tensor:
     return torch.exp(log_var[head].float()).mean().sqrt()
 
 
-def scan_sigma_s(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor, spacing: tuple[float, float, float],
-                 margin_mm: float = 4.0) -> Tensor:
-    """Algorithmic quality: the mean sigma_s over the predicted cortex grown by ``margin_mm`` within the
-    head (the cortical band), ``(1, C, D, H, W)`` inputs, ``spacing`` in mm. Without predicted cortex
-    (a scan the segmentation lost entirely), over the head.
+def scan_sigma_s(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
+    """Algorithmic quality: the mean sigma_s over the head weighted by the predicted cortex probability
+    (the expected sigma_s of the soft predicted cortex), ``(1, C, D, H, W)`` inputs. Without any cortex
+    probability, over the head.
 
-    The band keeps the voxels a damaged segmentation gave up, which the cortex mean
-    (:func:`scan_sigma_s_cortex`, scores version 2) hides by shrinking to its confident core, and leaves
-    out the confident background whose share of the head moves with the field of view, skull stripping,
-    and a head mask grown into outside noise, which rule the head mean (:func:`scan_sigma_s_head`,
-    scores version 3). On the damage evaluation of the shipped ``multitask_tissue`` (test, 8 scans,
-    seed draw of 230294c) its AUROC for a CGM Dice drop of more than 0.05 was 0.963, against 0.938 for
-    the head mean and 0.920 for the cortex mean; on the three whole-head single scans of other sites it
-    read 1.02-1.08x IXI's clean median (head mean 1.32-1.44x), on the skull-stripped one 1.32x (2.37x)
-    (``results/damage/multitask_tissue_step1000_band/``, ``results/sites/multitask_tissue_step1000_band/``).
+    Voxels the segmentation half gave up still count, by the probability left to them, which the
+    hard cortex mean (:func:`scan_sigma_s_cortex`, scores version 2) loses; background the network is
+    sure of does not, whatever share of the head it takes, which ruled the head mean
+    (:func:`scan_sigma_s_head`, version 3: skull-stripped scans read 2.4x) and, less, the cortex grown
+    by 4 mm (:func:`scan_sigma_s_band`, version 4, which takes in noise beside the brain). Chosen among
+    the four on ``multitask_any_margin`` by ``experiments/sigma_s_choice.py``
+    (``results/sigma_s_choice/multitask_any_margin_step2500/``): AUROC for a CGM Dice drop of more
+    than 0.05 0.917 on validation and 0.912 on test (band 0.904, 0.911; head 0.891, 0.910), every clean
+    IXI test scan kept, other sites' whole-head single scans at 1.01-1.06x IXI's clean median and the
+    skull-stripped one at 1.2x (head 1.30-1.41x, 2.4x), and no NiChart scan flagged once the cut-offs
+    are moved there.
     """
+    weight = torch.softmax(seg_logits.float(), 1)[:, 1:2][head]
+    sigma = torch.exp(0.5 * seg_log_var[head].float())
+    return (weight * sigma).sum() / weight.sum() if weight.sum() > 0 else sigma.mean()
+
+
+def scan_sigma_s_band(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor, spacing: tuple[float, float, float],
+                      margin_mm: float = 4.0) -> Tensor:
+    """The mean sigma_s over the predicted cortex grown by ``margin_mm`` within the head, ``(1, C, D, H,
+    W)`` inputs, ``spacing`` in mm (over the head without predicted cortex): the QC's sigma_s in scores
+    version 4, measured beside :func:`scan_sigma_s` by the damage evaluation (``sigma_s_band``)."""
     cortex = predicted_cgm(seg_logits)
     region = grow_mask(cortex, cortex.new_tensor([margin_mm], dtype=torch.float32), spacing) & head.bool() \
         if cortex.any() else head.bool()
@@ -120,16 +131,6 @@ def scan_sigma_s_head(seg_log_var: Tensor, head: Tensor) -> Tensor:
     """The mean sigma_s over the head, ``(1, 1, D, H, W)`` inputs: the QC's sigma_s in scores version 3,
     measured beside :func:`scan_sigma_s` by the damage evaluation (``sigma_s_head``)."""
     return torch.exp(0.5 * seg_log_var[head].float()).mean()
-
-
-def scan_sigma_s_soft(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:
-    """The mean sigma_s over the head weighted by the predicted cortex probability, ``(1, C, D, H, W)``
-    inputs: a candidate that counts cortex the segmentation half gave up (by its remaining probability)
-    and not the background it is sure of, whatever the field of view or a noise outside the brain.
-    Without any cortex probability, over the head."""
-    weight = torch.softmax(seg_logits.float(), 1)[:, 1:2][head]
-    sigma = torch.exp(0.5 * seg_log_var[head].float())
-    return (weight * sigma).sum() / weight.sum() if weight.sum() > 0 else sigma.mean()
 
 
 def scan_sigma_s_cortex(seg_logits: Tensor, seg_log_var: Tensor, head: Tensor) -> Tensor:

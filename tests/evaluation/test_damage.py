@@ -43,7 +43,7 @@ def test_damage_table_scores_every_copy_against_its_clean_scan():
     assert (clean["input_rmse"] == 0).all() and not clean["damaged"].any()
     noisy = table[table["variant"] == "noise_severe"]
     assert (noisy["input_rmse"] > 0.3).all()  # -5 dB: noise sigma 1.8x the foreground mean
-    assert table[["sigma_r", "sigma_s", "sigma_s_cortex", "sigma_s_head", "sigma_s_soft", "blur", "recon_rmse", "dice"]].notna().all().all()
+    assert table[["sigma_r", "sigma_s", "sigma_s_cortex", "sigma_s_head", "sigma_s_band", "blur", "recon_rmse", "dice"]].notna().all().all()
     assert table["dice"].between(0, 1).all()
     profile = (0.05, -0.1, 0.02)  # blur against any profile, from the table's sharpness alone
     other = damage_table(model, scans[:1], {}, profile)

@@ -23,7 +23,7 @@ from hetero_qc.data.preprocess import scale_intensity
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
-from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_cortex, scan_sigma_s_head, scan_sigma_s_soft
+from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_band, scan_sigma_s_cortex, scan_sigma_s_head
 from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.scoring import axis_sharpness, scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
@@ -33,11 +33,11 @@ ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its
 CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
 # Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
-# them, and the definitions they replaced (sigma_s_cortex: mean sigma_s over the predicted cortex, the
-# QC's sigma_s in scores version 2, which shrinks to its confident core on damage; sigma_s_head: over the
-# head, version 3, which the field of view and skull stripping move; sigma_s_soft: over the head weighted
-# by the predicted cortex probability, a candidate; metrics).
-SCORES = ("sigma_r", "sigma_s", "sigma_s_cortex", "sigma_s_head", "sigma_s_soft", "blur")
+# them, the definitions it replaced (sigma_s_cortex: mean sigma_s over the predicted cortex, the QC's
+# sigma_s in scores version 2, which shrinks to its confident core on damage; sigma_s_head: over the
+# head, version 3, which the field of view and skull stripping move; sigma_s_band: over the cortex grown
+# by 4 mm, version 4, which takes in noise beside the brain; metrics, experiments/sigma_s_choice.py).
+SCORES = ("sigma_r", "sigma_s", "sigma_s_cortex", "sigma_s_head", "sigma_s_band", "blur")
 SHARPNESS = ("sharpness_0", "sharpness_1", "sharpness_2")  # axis_sharpness per copy: blur against any other profile
 
 Variants = dict[str, dict[str, Callable]]  # artefact -> severity -> transform(images, spacing, generator, mask)
@@ -121,7 +121,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
                 "recon_rmse": _rmse(copy.out.mean, clean, head),
                 "input_rmse": _rmse(copy.corrupted, clean, head),
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
-                **_sigma_s_candidates(copy.out, head),
+                **_sigma_s_candidates(copy.out, head, scan.spacing),
                 **dict(zip(SHARPNESS, axis_sharpness(copy.corrupted[0, 0], scan.head[0]))),
             })
     table = pd.DataFrame(rows)
@@ -133,13 +133,13 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
     return table
 
 
-def _sigma_s_candidates(out: NetOutput, head: Tensor) -> dict[str, float]:
+def _sigma_s_candidates(out: NetOutput, head: Tensor, spacing: tuple[float, float, float]) -> dict[str, float]:
     """The candidate sigma_s definitions of :data:`SCORES` beside the QC's (NaN without a segmentation head)."""
     if out.seg_log_var is None:
-        return {"sigma_s_cortex": np.nan, "sigma_s_head": np.nan, "sigma_s_soft": np.nan}
+        return {"sigma_s_cortex": np.nan, "sigma_s_head": np.nan, "sigma_s_band": np.nan}
     return {"sigma_s_cortex": float(scan_sigma_s_cortex(out.seg_logits, out.seg_log_var, head)),
             "sigma_s_head": float(scan_sigma_s_head(out.seg_log_var, head)),
-            "sigma_s_soft": float(scan_sigma_s_soft(out.seg_logits, out.seg_log_var, head))}
+            "sigma_s_band": float(scan_sigma_s_band(out.seg_logits, out.seg_log_var, head, spacing))}
 
 
 def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:

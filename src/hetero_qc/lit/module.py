@@ -179,18 +179,16 @@ class HeteroModule(L.LightningModule):
         """Extra metrics of the subclass, from the prediction on the clean volume (none here)."""
         return {}
 
-    def scan_scores(self, out: NetOutput, head: Tensor, spacing: tuple[float, float, float]) -> tuple[Tensor, ...]:
-        """The scan scores a copy of one volume (``head`` ``(1, 1, D, H, W)``, ``spacing`` mm) is judged
-        by: sigma_r (and sigma_s in the subclass)."""
+    def scan_scores(self, out: NetOutput, head: Tensor) -> tuple[Tensor, ...]:
+        """The scan scores a copy is judged by: sigma_r (and sigma_s in the subclass)."""
         return (scan_sigma_r(out.log_var, head),)
 
     def record_damage(self, batch: Batch, batch_idx: int, clean_out: NetOutput) -> None:
         """Score the clean volume and its seeded damaged copy (``damage_check``)."""
         generator = torch.Generator(device=self.device).manual_seed(self.hparams.val_seed + 10_000 + batch_idx)
         damaged_out = predict(self.net, self.corrupt(batch, generator, self.damage_check), tuple(self.hparams.roi_size))
-        spacing = batch.spacing[0]  # one volume per validation batch
-        self._damage_scores.append((torch.stack(self.scan_scores(clean_out, batch.head, spacing)),
-                                    torch.stack(self.scan_scores(damaged_out, batch.head, spacing))))
+        self._damage_scores.append((torch.stack(self.scan_scores(clean_out, batch.head)),
+                                    torch.stack(self.scan_scores(damaged_out, batch.head))))
 
     def on_validation_epoch_end(self) -> None:
         """Log each scan score's AUROC of damaged against clean volumes (``damage_check``)."""
@@ -260,5 +258,5 @@ class MultiTaskModule(HeteroModule):
         # Dice on the clean scan: the segmentation the network would give a good acquisition.
         return {Metric.DICE_CGM: dice(predicted_cgm(clean_out.seg_logits), batch.cgm)}
 
-    def scan_scores(self, out: NetOutput, head: Tensor, spacing: tuple[float, float, float]) -> tuple[Tensor, ...]:
-        return (*super().scan_scores(out, head, spacing), scan_sigma_s(out.seg_logits, out.seg_log_var, head, spacing))
+    def scan_scores(self, out: NetOutput, head: Tensor) -> tuple[Tensor, ...]:
+        return (*super().scan_scores(out, head), scan_sigma_s(out.seg_logits, out.seg_log_var, head))

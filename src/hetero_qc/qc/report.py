@@ -83,9 +83,9 @@ as rigid motion blurs the phase-encode axis, and simulated motion lowers the CGM
 (sigma_s &gt; {cutoffs.sigma_s:.4f}).</li></ul>
 <p>sigma_r: the reconstruction error the network predicts, its standard deviation as a root mean square
 over the head (in the model's preprocessed intensity scale); sigma_s:
-mean segmentation standard deviation over the predicted cortex grown by 4 mm within the head (the
-cortex and the band around it where cortex the network gave up would lie, but not the skull, neck or
-field of view beyond); blur: how far the sharpness of the
+mean segmentation standard deviation over the head, each voxel weighted by its predicted cortex
+probability (cortex the network half gave up still counts; background it is sure of, skull, neck or
+field of view, does not); blur: how far the sharpness of the
 blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
 axes) falls below that of the clean calibration scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
 Cut-offs: {html.escape(cutoffs.method)}.</p>

@@ -84,15 +84,14 @@ def axis_blur(image: Tensor, head: Tensor, profile: tuple[float, float, float]) 
 
 def scan_scores(image: Tensor, scan: Scan, out: NetOutput, profile: tuple[float, float, float]) -> ScanScores:
     """Visual quality (the predicted reconstruction RMSE over the head,
-    :func:`~hetero_qc.metrics.scan_sigma_r`), algorithmic quality (mean sigma_s over the cortical band,
-    :func:`~hetero_qc.metrics.scan_sigma_s`) and the blur of ``image`` ``(1, 1, D, H, W)``, the network's input
+    :func:`~hetero_qc.metrics.scan_sigma_r`), algorithmic quality (mean sigma_s over the head weighted by
+    the cortex probability, :func:`~hetero_qc.metrics.scan_sigma_s`) and the blur of ``image`` ``(1, 1, D, H, W)``, the network's input
     (``scan``'s image or a corrupted copy of it), against the clean sharpness ``profile``. Without a
     segmentation head (a reconstruction-only model), sigma_s is NaN."""
     head = scan.head[None]
     segments = out.seg_log_var is not None
     return ScanScores(sigma_r=float(scan_sigma_r(out.log_var, head)),
-                      sigma_s=float(scan_sigma_s(out.seg_logits, out.seg_log_var, head, scan.spacing))
-                      if segments else float("nan"),
+                      sigma_s=float(scan_sigma_s(out.seg_logits, out.seg_log_var, head)) if segments else float("nan"),
                       blur=axis_blur(image[0, 0], scan.head[0], profile))
 
 

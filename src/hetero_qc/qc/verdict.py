@@ -35,6 +35,8 @@ SCORES_VERSIONS = {
     3: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the head",
     4: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the predicted cortex "
        "grown by 4 mm within the head",
+    5: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the head weighted by "
+       "the predicted cortex probability",
 }
 SCORES_VERSION = max(SCORES_VERSIONS)
 
@@ -42,7 +44,7 @@ SCORES_VERSION = max(SCORES_VERSIONS)
 @dataclass(frozen=True)
 class ScanScores:
     sigma_r: float  # predicted reconstruction RMSE over the head, sqrt(mean sigma_r^2) ([0, 1] intensities)
-    sigma_s: float  # mean segmentation sigma over the predicted cortex grown by 4 mm (metrics.scan_sigma_s)
+    sigma_s: float  # mean segmentation sigma over the head weighted by the cortex probability (metrics.scan_sigma_s)
     blur: float  # how far the blurriest axis falls below clean scans' sharpness (scoring.axis_blur)
 
 
