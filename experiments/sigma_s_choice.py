@@ -1,9 +1,10 @@
 """Which scan statistic of the sigma_s map should the verdict cut? Every candidate, judged side by side.
 
 No inference: it reads the tables the damage and sites evaluations and ``make model`` wrote, whose
-copies carry the candidates (``damage.SCORES``; one missing from a table is left out: ``sigma_s`` as the current scores version defines
-it, ``sigma_s_band``, ``sigma_s_head``, ``sigma_s_cortex``; tables of version 4 had the band as ``sigma_s`` and this one as ``sigma_s_soft``). For each candidate it puts that column in
-``sigma_s``, calibrates the cut-offs on the validation table exactly as ``make model`` does
+copies carry the candidates (``damage.SCORES``): ``sigma_s`` as the current scores version defines it,
+``sigma_s_band``, ``sigma_s_head``, ``sigma_s_cortex`` (tables of version 4 had the band as
+``sigma_s`` and today's as ``sigma_s_soft``); one missing from a table is left out. For each
+candidate it puts that column in ``sigma_s``, calibrates the cut-offs on the validation table exactly as ``make model`` does
 (:func:`~hetero_qc.evaluation.cutoffs.calibrate_cutoffs`), and reports:
 
 - the AUROC for a CGM Dice drop of more than 0.05 on validation and on test;
@@ -87,7 +88,8 @@ def main() -> None:
     parser.add_argument("--validation", type=Path, required=True)
     parser.add_argument("--damage", type=Path, required=True)
     parser.add_argument("--sites", type=Path, required=True)
-    parser.add_argument("--cutoffs", type=Path, default=None, help="the sharpness profile's source (default: cutoffs.json beside --validation)")
+    parser.add_argument("--cutoffs", type=Path, default=None,
+                        help="the sharpness profile's source (default: cutoffs.json beside --validation)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     profile = tuple(json.loads((args.cutoffs or args.validation.parent / "cutoffs.json").read_text())["sharpness"])

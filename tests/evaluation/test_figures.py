@@ -41,3 +41,36 @@ def test_fig4_summary_gives_the_auroc_of_sigma_and_of_blur_per_artefact_and_seve
     assert summary["auroc"]["motion"]["moderate"] == pytest.approx(1 / 9)  # one pair of nine ranks higher
     assert summary["auroc_blur"]["motion"]["moderate"] == pytest.approx(1.0)
     assert 0 < summary["mann_whitney_p_blur"]["motion"]["moderate"] < 0.2
+
+
+def _scores(variant: str, subject: str, good: float, bad: float, damaged: bool, **extra) -> dict:
+    """One copy's row: ``sigma_s`` rises with damage (``good``), ``sigma_s_head`` does not (``bad``)."""
+    return {"subject": subject, "variant": variant, "sigma_r": 0.1, "blur": 0.0, "sigma_s": good,
+            "sigma_s_head": bad, "damaged": damaged, "error_doubled": False,
+            "sharpness_0": 0.0, "sharpness_1": 0.0, "sharpness_2": 0.0, **extra}
+
+
+def test_sigma_s_choice_calibrates_each_candidate_and_judges_it_on_test_and_sites():
+    choice = load_script("sigma_s_choice")
+    rows = []
+    for i in range(8):
+        rows += [_scores("clean", f"v{i}", 1.0 + 0.01 * i, 1.0, False),
+                 _scores("noise", f"v{i}", 2.0, 1.0 - 0.01 * i, True),
+                 _scores("motion", f"v{i}", 1.0, 1.0, False)]
+    table = pd.DataFrame(rows)
+    test = table.copy()
+    test.loc[test["variant"] == "clean", "sigma_s"] = 1.8  # over the cut-off (1.535): every clean test scan excluded
+    sites = pd.DataFrame([_scores("clean", "IXI", 1.0, 1.0, False, group="ixi_test")]
+                         + [_scores("clean", f"Subj{i}", 1.2 + 0.01 * i, 2.0, False, group="nichart") for i in range(1, 9)]
+                         + [_scores("clean", "afni", 3.0, 3.0, False, group="single")])
+    good = choice.judge("sigma_s", table, test, sites, (0.0, 0.0, 0.0))
+    bad = choice.judge("sigma_s_head", table, test, sites, (0.0, 0.0, 0.0))
+    assert good["auroc_dice_drop_validation"] == pytest.approx(1.0) and bad["auroc_dice_drop_validation"] < 0.1
+    assert good["cutoff"] == pytest.approx((1.07 + 2.0) / 2)  # Youden: between the clean and damaged scores
+    assert good["test_kept"]["clean"] == "0 of 8"
+    assert good["sites_median_over_ixi"]["nichart"] == pytest.approx(1.245)
+    assert good["single_over_ixi"] == {"afni": pytest.approx(3.0)}
+    assert good["sites_excluded_ixi_cutoffs"]["single"] == 1.0
+    # moved by NiChart's first 5 clean scans, the cut-off keeps its distance from their median: none of
+    # the other three is flagged
+    assert good["sites_flagged_moved_cutoffs"]["nichart_others"] == 0.0

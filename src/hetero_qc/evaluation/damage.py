@@ -32,8 +32,8 @@ DICE_DROP = 0.05  # a copy whose CGM Dice falls by more than this from its clean
 ERROR_RATIO = 2.0  # a copy whose reconstruction RMSE is at least this times its clean scan's
 CLEAN = ("clean", "none")
 TRAINING_MIX = ("training_mix", "drawn")
-# Every scan score the summary rates: the QC tool's three, and candidate definitions measured beside
-# them, the definitions it replaced (sigma_s_cortex: mean sigma_s over the predicted cortex, the QC's
+# Every scan score the summary rates: the QC tool's three, and beside them the sigma_s definitions they
+# replaced, still measured (sigma_s_cortex: mean sigma_s over the predicted cortex, the QC's
 # sigma_s in scores version 2, which shrinks to its confident core on damage; sigma_s_head: over the
 # head, version 3, which the field of view and skull stripping move; sigma_s_band: over the cortex grown
 # by 4 mm, version 4, which takes in noise beside the brain; metrics, experiments/sigma_s_choice.py).
