@@ -24,12 +24,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from hetero_qc.atomic import write_atomic
 from hetero_qc.evaluation.cutoffs import calibrate_cutoffs
-from hetero_qc.evaluation.damage import SHARPNESS, verdicts
+from hetero_qc.evaluation.damage import judged, site_cutoffs, verdicts
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 from hetero_qc.qc.verdict import OK
 
@@ -61,12 +60,10 @@ def judge(candidate: str, validation: pd.DataFrame, damage: pd.DataFrame, sites:
     ixi_median = float(clean.loc[clean["group"] == "ixi_test", "sigma_s"].median())
     nichart = clean[clean["group"] == "nichart"]
     reference = nichart[nichart["subject"].isin([f"Subj{i}" for i in range(1, SITE_REFERENCE + 1)])]
-    moved = cutoffs.for_site(reference["sigma_r"].tolist(), reference["sigma_s"].tolist(),
-                             reference[list(SHARPNESS)].to_numpy().tolist(), "NiChart")
+    moved = site_cutoffs(cutoffs, reference, "NiChart")
 
     def flagged_moved(rows: pd.DataFrame) -> float:
-        rows = rows.assign(blur=(np.asarray(moved.sharpness) - rows[list(SHARPNESS)].to_numpy()).max(axis=1))
-        return float((verdicts(rows, moved) != OK).mean())
+        return float((judged(rows, moved)["verdict"] != OK).mean())
 
     return {
         "cutoff": cutoffs.sigma_s, "reference": cutoffs.reference["sigma_s"],
@@ -92,8 +89,15 @@ def main() -> None:
                         help="the sharpness profile's source (default: cutoffs.json beside --validation)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    profile = tuple(json.loads((args.cutoffs or args.validation.parent / "cutoffs.json").read_text())["sharpness"])
+    cutoffs = args.cutoffs or args.validation.parent / "cutoffs.json"
+    for path in (args.validation, args.damage, args.sites, cutoffs):
+        if not path.is_file():
+            parser.error(f"{path}: no such file")
+    profile = tuple(json.loads(cutoffs.read_text())["sharpness"])
     tables = [pd.read_csv(path) for path in (args.validation, args.damage, args.sites)]
+    missing = [name for name, t in zip(("validation", "damage", "sites"), tables) if "sigma_s" not in t or "damaged" not in t]
+    if missing:
+        parser.error(f"not a damage or sites table (no sigma_s or damaged column): {', '.join(missing)}")
     summary = {"inputs": {k: str(getattr(args, k)) for k in ("validation", "damage", "sites")},
                "candidates": {c: judge(c, *tables, profile) for c in CANDIDATES if all(c in t for t in tables)}}
     args.out.mkdir(parents=True, exist_ok=True)

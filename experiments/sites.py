@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from hetero_qc.data import FolderSource, preprocess
-from hetero_qc.evaluation.damage import SHARPNESS, damage_table, damage_variants, summarise, verdicts
+from hetero_qc.evaluation.damage import damage_table, damage_variants, judged, site_cutoffs, summarise, verdicts
 from hetero_qc.evaluation.experiment import Trained, figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR, REPO_ROOT
 from hetero_qc.qc.verdict import OK, SCORED, Cutoffs
@@ -63,16 +63,13 @@ def measured_reference(cutoffs: Cutoffs, model: Trained) -> Cutoffs:
     return replace(cutoffs, reference={key: float(clean[key].median()) for key in SCORED})
 
 
-def site_calibrated(reference: pd.DataFrame, judged: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> tuple[Cutoffs, dict]:
-    """The cut-offs moved to the site of ``reference`` (a damage table of clean scans), and the tables
-    ``judged`` under them: blur against the site's profile, verdicts, and their summaries."""
-    moved = cutoffs.for_site(reference["sigma_r"].tolist(), reference["sigma_s"].tolist(),
-                             reference[list(SHARPNESS)].to_numpy().tolist(), "NiChart")
+def site_calibrated(reference: pd.DataFrame, tables: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> tuple[Cutoffs, dict]:
+    """The cut-offs moved to the site of ``reference`` (a damage table of clean scans), and ``tables``
+    judged under them: blur against the site's profile, verdicts, and their summaries."""
+    moved = site_cutoffs(cutoffs, reference, "NiChart")
     summary = {"reference_subjects": reference["subject"].tolist(), "cutoffs": vars(moved)}
-    for name, table in judged.items():
-        table = table.copy()
-        table["blur"] = (np.asarray(moved.sharpness) - table[list(SHARPNESS)].to_numpy()).max(axis=1)
-        table["verdict"] = verdicts(table, moved)
+    for name, table in tables.items():
+        table = judged(table, moved)
         summary[name] = clean_summary(table)
         if (table["variant"] != "clean").any():
             summary[f"damage_{name}"] = summarise(table, moved)

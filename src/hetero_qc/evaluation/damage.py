@@ -148,6 +148,20 @@ def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
                        axis=1)
 
 
+def site_cutoffs(cutoffs: Cutoffs, clean: pd.DataFrame, site: str) -> Cutoffs:
+    """``cutoffs`` moved to ``site`` by a :func:`damage_table` of its clean scans
+    (:meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`)."""
+    return cutoffs.for_site(clean["sigma_r"].tolist(), clean["sigma_s"].tolist(),
+                            clean[list(SHARPNESS)].to_numpy().tolist(), site)
+
+
+def judged(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.DataFrame:
+    """``table`` with its blur measured against ``cutoffs``' sharpness profile (a site's own, after
+    :func:`site_cutoffs`) and every row's verdict under them."""
+    table = table.assign(blur=(np.asarray(cutoffs.sharpness) - table[list(SHARPNESS)].to_numpy()).max(axis=1))
+    return table.assign(verdict=verdicts(table, cutoffs))
+
+
 def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """AUROC of a score for ``positive`` against ``negative`` (NaN if either is empty or undefined)."""
     positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
