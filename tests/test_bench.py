@@ -40,6 +40,11 @@ def test_bench_train_reports_both_loops(tmp_path):
     assert len(set(result["losses_plain"])) > 1  # the updates and the draws change the loss
     assert max_loss_difference(result) <= 1e-5 * max(abs(v) for v in result["losses_plain"])
     assert len(result["top_operators"]) == 8 and 0 < sum(o["share"] for o in result["top_operators"]) <= 1.0
+    # The recipe's eager loop against the same loop compiled: timed, and the same maths within rounding.
+    assert result["compile"] is False and result["eager_ms_per_step"] == result["plain_ms_per_step"]
+    assert result["compiled_ms_per_step"] > 0
+    assert result["compile_speedup"] == pytest.approx(result["eager_ms_per_step"] / result["compiled_ms_per_step"], rel=0.01)
+    assert result["compiled_max_loss_difference"] <= 2e-2 * max(abs(v) for v in result["losses_plain"])
 
 
 def test_flop_count_of_a_step_is_three_forwards_of_the_convolutions():

@@ -13,7 +13,8 @@ after warm-up steps. The first loop of a process runs slow for many more steps t
 first: 1053 ms, then Lightning 914 ms, then plain again 926 ms per step of ``recon_cpu``; a
 throwaway run in that order), which had made Lightning look 19% slower when it ran first; so a
 plain loop runs first, untimed for the comparison (``first_loop_ms_per_step``), then Lightning,
-then the plain loop that is compared. Volumes per hour add the data time back where the DataLoader has no workers
+then the plain loop that is compared, then the same plain loop with ``torch.compile`` toggled
+(compiled against eager, side by side). Volumes per hour add the data time back where the DataLoader has no workers
 (then it is on the training's critical path).
 
 Utilisation, in the same run: the network's FLOPs per step (forward and backward, counted by
@@ -83,7 +84,7 @@ def _plain_step(plain, batch, optimizer, scaler, target: torch.device, autocast)
     """One step of the bare loop: corruption, forward, loss, backward, update; returns the loss."""
     corrupted, batch = plain.training_inputs(batch)
     with torch.autocast(target.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-        out = plain.net(corrupted.contiguous(memory_format=plain.memory_format))
+        out = plain.training_forward(corrupted)
     loss = plain.regression_loss(out, batch.image) + plain.task_loss(out, batch)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -108,12 +109,16 @@ def draw_batches(datamodule, count: int, seed: int) -> tuple[list, float]:
     return batches, 1000 * statistics.median(times)
 
 
-def _plain_loop(cfg, batches: list, target: torch.device, autocast) -> tuple[float, list[float], tuple]:
+def _plain_loop(cfg, batches: list, target: torch.device, autocast,
+                compile: bool | None = None) -> tuple[float, list[float], tuple]:
     """The bare loop over ``batches``, seeded as the Lightning run is: median ms per step, the losses,
-    and what a further step needs (the module, the last batch, the optimiser, the scaler)."""
+    and what a further step needs (the module, the last batch, the optimiser, the scaler).
+    ``compile``: the module's ``compile`` setting instead of the experiment's."""
     L.seed_everything(0)
-    plain = instantiate(cfg.model, _recursive_=False).to(target)  # the same network, corruption and loss
+    settings = {} if compile is None else {"compile": compile}
+    plain = instantiate(cfg.model, _recursive_=False, **settings).to(target)  # the same network, corruption and loss
     optimizers = plain.configure_optimizers()
+    plain.compile_training_forward()
     optimizer, scheduler = ((optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"])
                             if isinstance(optimizers, dict) else (optimizers, None))
     scaler = torch.amp.GradScaler(enabled=target.type == "cuda")
@@ -178,10 +183,17 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     lightning_ms = _median_interval(timer.starts)
 
     plain_ms, losses, (plain, batch, optimizer, scaler) = _plain_loop(cfg, batches, target, autocast)
+    # the same loop with the network's training forward compiled (torch.compile) and not, side by side
+    compiled = bool(cfg.model.get("compile", False))
+    other_ms, other_losses, _ = _plain_loop(cfg, batches, target, autocast, compile=not compiled)
+    runs = {compiled: (plain_ms, losses), not compiled: (other_ms, other_losses)}
+    (eager_ms, eager_losses), (compiled_ms, compiled_losses) = runs[False], runs[True]
     step_ms = lightning_ms + (data_ms if cfg.data.num_workers == 0 else 0.0)
 
-    with FlopCounterMode(display=False) as counter:
+    forward, plain._compiled_forward = plain._compiled_forward, None  # counted eagerly: the same maths, and
+    with FlopCounterMode(display=False) as counter:  # the counter does not see into compiled kernels
         _plain_step(plain, batch, optimizer, scaler, target, autocast)
+    plain._compiled_forward = forward
     flops = counter.get_total_flops()
     operators = top_operators(plain, batch, optimizer, scaler, target, autocast)
     peak_dtype = (autocast or torch.float32) if device == "cpu" else torch.float16
@@ -215,6 +227,11 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
         "mfu": _significant(achieved / peak),
         "data_ms_per_step": round(data_ms, 1),
         "samples_per_hour": round(cfg.data.batch_size * 3600 / (step_ms / 1000)),
+        "compile": compiled,
+        "eager_ms_per_step": round(eager_ms, 1),
+        "compiled_ms_per_step": round(compiled_ms, 1),
+        "compile_speedup": round(eager_ms / compiled_ms, 3),
+        "compiled_max_loss_difference": _significant(max(abs(a - b) for a, b in zip(eager_losses, compiled_losses))),
         "losses_lightning": [_significant(v, 8) for v in timer.losses],
         "losses_plain": [_significant(v, 8) for v in losses],
         "top_operators": operators,
@@ -243,6 +260,11 @@ def to_markdown(result: dict) -> str:
         f"{result['data_ms_per_step']} ms, outside both loops' times). Per-step losses, Lightning against "
         f"plain, differ by at most {max_loss_difference(result):.2g}: the two loops did the same work. "
         f"A plain loop ran first to warm the process up: {result['first_loop_ms_per_step']} ms per step.",
+        "",
+        f"The plain loop with the training forward compiled (`torch.compile`, inductor) against eager, both in "
+        f"this run (the recipe's `model.compile`: {str(result['compile']).lower()}): {result['compiled_ms_per_step']} "
+        f"against {result['eager_ms_per_step']} ms per step, {result['compile_speedup']}x (compiling not counted: "
+        f"it falls in the warm-up steps); per-step losses differ by at most {result['compiled_max_loss_difference']:.2g}.",
         "",
         "| operator (one plain step, torch.profiler) | self ms | share |",
         "|---|---:|---:|",

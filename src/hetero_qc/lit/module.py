@@ -70,6 +70,10 @@ class HeteroModule(L.LightningModule):
             damage, not only the loss. ``None``: off.
         channels_last: run the network in ``channels_last_3d`` memory format (the same maths; faster
             convolution backward passes on the CPU, BENCHMARKS.md).
+        compile: run the training step's forward through ``torch.compile`` (inductor: the norms,
+            activations and concatenations between the convolutions fused into generated kernels),
+            compiled when fitting starts (:meth:`compile_training_forward`); validation, evaluation and
+            inference keep the eager network, whose window shapes would each compile anew.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class HeteroModule(L.LightningModule):
         preprocessing: dict | None = None,
         damage_check: dict | None = None,
         channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
@@ -97,7 +102,7 @@ class HeteroModule(L.LightningModule):
                                    "decoupled_variance": decoupled_variance, "seg_beta": seg_beta,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
-                                   "channels_last": channels_last})
+                                   "channels_last": channels_last, "compile": compile})
         self.net = instantiate(self.hparams.net)
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -105,6 +110,22 @@ class HeteroModule(L.LightningModule):
         self.val_corruption = instantiate(self.hparams.val_corruption)
         self.damage_check = instantiate(self.hparams.damage_check) if damage_check else None
         self._damage_scores: list[tuple[Tensor, ...]] = []  # per validation volume: clean, damaged
+        self._compiled_forward: Callable[[Tensor], NetOutput] | None = None  # a function, not a submodule:
+        # the state dict keeps the network's own keys
+
+    def compile_training_forward(self) -> None:
+        """With ``compile``, compile the network's forward for the training step (once)."""
+        if self.hparams.get("compile", False) and self._compiled_forward is None:
+            self._compiled_forward = torch.compile(self.net.forward)
+
+    def on_fit_start(self) -> None:
+        self.compile_training_forward()
+
+    def training_forward(self, corrupted: Tensor) -> NetOutput:
+        """The network on the corrupted training patches ``(B, 1, D, H, W)``, in its memory format,
+        compiled with ``compile``."""
+        forward = self._compiled_forward or self.net
+        return forward(corrupted.contiguous(memory_format=self.memory_format))
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -138,7 +159,7 @@ class HeteroModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         corrupted, batch = self.training_inputs(Batch(*batch))
-        out = self.net(corrupted.contiguous(memory_format=self.memory_format))
+        out = self.training_forward(corrupted)
         loss = self.regression_loss(out, batch.image) + self.task_loss(out, batch)
         self.log(key("train", Metric.LOSS), loss, prog_bar=True, batch_size=batch.image.shape[0])
         return loss
