@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -39,8 +38,13 @@ def collate(items: Sequence[Batch]) -> Batch:
     shape = [max(item.image.shape[1 + axis] for item in items) for axis in range(3)]
 
     def stack(volumes: list[Tensor]) -> Tensor:
-        return torch.stack([F.pad(v, [p for axis in (2, 1, 0) for p in (0, shape[axis] - v.shape[1 + axis])])
-                            for v in volumes])
+        # one allocation and one copy per volume: F.pad copies even where it pads nothing, and its
+        # output was then copied again by torch.stack (155 of the 157 ms of drawing a batch of two
+        # 96x128x128 IXI volumes, cProfile of the recon_cpu loader)
+        out = volumes[0].new_zeros((len(volumes), volumes[0].shape[0], *shape))
+        for sample, volume in zip(out, volumes):
+            sample[:, : volume.shape[1], : volume.shape[2], : volume.shape[3]] = volume
+        return out
 
     image, head, brain, cgm = (stack([getattr(item, name) for item in items]) for name in ("image", "head", "brain", "cgm"))
     patch = None if items[0].patch is None else tuple(item.patch for item in items)
