@@ -27,6 +27,7 @@ TINY = [
     "model.net.unet.filters=[4,8,16]", "model.net.unet.kernels=[3,3,3]", "model.net.unet.strides=[1,2,2]",
     "trainer.accelerator=cpu", "trainer.devices=1", "trainer.precision=32", "trainer.strategy=auto",
     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    "model.compile=false",  # compiling costs tens of seconds per fit; tests/test_bench.py trains compiled
 ]
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ class HeteroModule(L.LightningModule):
     def compile_training_forward(self) -> None:
         """With ``compile``, compile the network's forward for the training step (once)."""
         if self.hparams.get("compile", False) and self._compiled_forward is None:
+            if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+                raise RuntimeError("model.compile=true needs a C++ compiler on the CPU (inductor builds its kernels "
+                                   "with one) and none is on the PATH: install one, or train with model.compile=false")
             self._compiled_forward = torch.compile(self.net.forward)
 
     def on_fit_start(self) -> None:
