@@ -177,8 +177,8 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     datamodule.setup("fit")
     target = torch.device(device)
     autocast = autocast_dtype(target.type)
-    # the peak first, before anything has run: measured after the loops it read 0.67, 1.58 and 1.93 TFLOP/s
-    # in three runs of the same code (torch.compile's worker processes may still be busy there)
+    # the peak first, before anything has run: measured after the loops it read 2.08, 1.93, 0.67 and 1.58
+    # TFLOP/s in four runs of nearly the same code (BENCHMARKS.md, stop 38)
     peak_dtype = (autocast or torch.float32) if device == "cpu" else torch.float16
     peak = matmul_peak_tflops(target, peak_dtype, repeats=10)
     batches, data_ms = draw_batches(datamodule, steps + WARMUP + 1, seed=0)
