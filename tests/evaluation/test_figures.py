@@ -60,6 +60,10 @@ def test_sigma_s_choice_calibrates_each_candidate_and_judges_it_on_test_and_site
     table = pd.DataFrame(rows)
     test = table.copy()
     test.loc[test["variant"] == "clean", "sigma_s"] = 1.8  # over the cut-off (1.535): every clean test scan excluded
+    # noise outside the brain: sigma_s the same whether the drop passed the threshold or not (4 and 4,
+    # 16 tied pairs of the 12 x 20)
+    test = pd.concat([test, pd.DataFrame([_scores("partial_noise_outside_brain", f"v{i}", 1.9, 1.0, i % 2 == 0)
+                                          for i in range(8)])], ignore_index=True)
     sites = pd.DataFrame([_scores("clean", "IXI", 1.0, 1.0, False, group="ixi_test")]
                          + [_scores("clean", f"Subj{i}", 1.2 + 0.01 * i, 2.0, False, group="nichart") for i in range(1, 9)]
                          + [_scores("clean", "afni", 3.0, 3.0, False, group="single")])
@@ -67,6 +71,8 @@ def test_sigma_s_choice_calibrates_each_candidate_and_judges_it_on_test_and_site
     bad = choice.judge("sigma_s_head", table, test, sites, (0.0, 0.0, 0.0))
     assert good["auroc_dice_drop_validation"] == pytest.approx(1.0) and bad["auroc_dice_drop_validation"] < 0.1
     assert good["cutoff"] == pytest.approx((1.07 + 2.0) / 2)  # Youden: between the clean and damaged scores
+    assert good["auroc_dice_drop_test"] == pytest.approx(1 - 8 / (12 * 20))
+    assert good["auroc_dice_drop_test_without_outside_brain"] == pytest.approx(1.0)
     assert good["test_kept"]["clean"] == "0 of 8"
     assert good["sites_median_over_ixi"]["nichart"] == pytest.approx(1.245)
     assert good["single_over_ixi"] == {"afni": pytest.approx(3.0)}
