@@ -92,6 +92,6 @@ def test_compiling_without_a_cpp_compiler_says_how_to_train_instead(tmp_path, mo
 
     module = instantiate(config(tmp_path, "recon_cpu", ["model.compile=true"]).model, _recursive_=False)
     monkeypatch.setattr("shutil.which", lambda name: None)
-    with pytest.raises(RuntimeError, match="model.compile=false"):
+    with pytest.raises(ValueError, match="model.compile=false"):
         module.compile_training_forward()
     assert module._compiled_forward is None

@@ -194,23 +194,21 @@ def bench_train(device: str = "cpu", steps: int = 20, overrides: tuple[str, ...]
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=_as_is))
     lightning_ms = _median_interval(timer.starts)
 
-    plain_ms, losses, (plain, batch, optimizer, scaler) = _plain_loop(cfg, batches, target, autocast)
+    plain_ms, losses, state = _plain_loop(cfg, batches, target, autocast)
     # the same loop with the network's training forward compiled (torch.compile) and not, side by side
     compiled = bool(cfg.model.get("compile", False))
-    other_ms, other_losses, _ = _plain_loop(cfg, batches, target, autocast, compile=not compiled)
-    runs = {compiled: (plain_ms, losses), not compiled: (other_ms, other_losses)}
-    (eager_ms, eager_losses), (compiled_ms, compiled_losses) = runs[False], runs[True]
+    other_ms, other_losses, other_state = _plain_loop(cfg, batches, target, autocast, compile=not compiled)
+    runs = {compiled: (plain_ms, losses, state), not compiled: (other_ms, other_losses, other_state)}
+    (eager_ms, eager_losses, eager_state), (compiled_ms, compiled_losses, _) = runs[False], runs[True]
     step_ms = lightning_ms + (data_ms if cfg.data.num_workers == 0 else 0.0)
 
-    forward, plain._compiled_forward = plain._compiled_forward, None  # counted eagerly: the same maths, and
-    with FlopCounterMode(display=False) as counter:  # the counter does not see into compiled kernels
-        _plain_step(plain, batch, optimizer, scaler, target, autocast)
-    plain._compiled_forward = forward
+    with FlopCounterMode(display=False) as counter:  # on the eager loop: the counter does not see into
+        _plain_step(*eager_state, target, autocast)  # compiled kernels, and the maths is the same
     flops = counter.get_total_flops()
-    operators = top_operators(plain, batch, optimizer, scaler, target, autocast)
+    operators = top_operators(*state, target, autocast)  # the recipe's own step
     achieved = flops / (plain_ms / 1000) / 1e12
 
-    net = plain.net.eval()
+    net = state[0].net.eval()
     volume = datamodule.scans["val"][0].image[None].to(target)
     times = []
     for _ in range(3):

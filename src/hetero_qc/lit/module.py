@@ -115,11 +115,16 @@ class HeteroModule(L.LightningModule):
         # the state dict keeps the network's own keys
 
     def compile_training_forward(self) -> None:
-        """With ``compile``, compile the network's forward for the training step (once)."""
+        """With ``compile``, compile the network's forward for the training step (once).
+
+        Raises:
+            ValueError: no C++ compiler is on the PATH (inductor builds its kernels with one); checked
+                here, when training starts, not when a checkpoint is loaded for inference.
+        """
         if self.hparams.get("compile", False) and self._compiled_forward is None:
-            if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
-                raise RuntimeError("model.compile=true needs a C++ compiler on the CPU (inductor builds its kernels "
-                                   "with one) and none is on the PATH: install one, or train with model.compile=false")
+            if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+                raise ValueError("model.compile=true needs a C++ compiler (torch.compile builds its kernels with one) "
+                                 "and none is on the PATH: install one, or train with model.compile=false")
             self._compiled_forward = torch.compile(self.net.forward)
 
     def on_fit_start(self) -> None:
