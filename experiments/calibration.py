@@ -38,7 +38,7 @@ def voxels(model, scans, seed: int) -> tuple[np.ndarray, np.ndarray]:
         clean = scan.image[None]
         generator = torch.Generator().manual_seed(seed + index)
         corrupted = pipeline(clean, scan.spacing, generator, scan.brain[None]).image
-        (copy,) = predict_copies(model.net, corrupted, [index], model.roi_size)
+        (copy,) = predict_copies(model.model, corrupted, [index])
         head = scan.head[None]
         errors.append((copy.out.mean - clean)[head][::STRIDE].numpy())
         sigmas.append(sigma(copy.out.log_var)[head][::STRIDE].numpy())

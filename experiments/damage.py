@@ -13,12 +13,11 @@ them (a run's ``last.ckpt``) is calibrated on the validation split first, with t
 and those cut-offs are written beside the results.
 
     python experiments/damage.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--profile cpu]
-                                 [--whole-volume] [--calibrate] [OVERRIDE ...]
+                                 [--whole-volume] [--no-mirror] [--calibrate] [OVERRIDE ...]
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -59,6 +58,9 @@ def main() -> None:
     parser.add_argument("--whole-volume", action="store_true",
                         help="predict each scan in one window instead of the model's windows (what a view of "
                              "the whole head changes, e.g. for a bias field; the cut-offs stay the model's)")
+    parser.add_argument("--no-mirror", action="store_true",
+                        help="segment in one pass, without averaging the left-right mirrored prediction (the "
+                             "model's default; what the mirroring changes)")
     parser.add_argument("--calibrate", action="store_true",
                         help="calibrate the cut-offs on the validation split now, even where a cutoffs.json "
                              "lies beside the checkpoint (e.g. under other damage settings than it was made with)")
@@ -66,7 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
     if args.whole_volume:
-        model = model._replace(model=replace(model.model, roi_size=None))
+        model = model.predicting(roi_size=None)
+    if args.no_mirror:
+        model = model.predicting(mirror=False)
     variants = damage_variants(model, args.overrides)
     cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed, args.calibrate)
     table = damage_table(model, model.test_scans, variants, cutoffs.sharpness, seed=args.seed + 10_000)

@@ -27,7 +27,7 @@ def collect(profile: str, seed: int, max_subjects: int | None = None, checkpoint
     rows = []
     for scan in model.test_scans:
         copies = noisy_copies(scan.image[None], LEVELS, seed)
-        for copy in predict_copies(model.net, copies, LEVELS, model.roi_size):
+        for copy in predict_copies(model.model, copies, LEVELS):
             rows.append({"snr_db": copy.label, **scan_summary(scan, copy)})
     return pd.DataFrame(rows)
 

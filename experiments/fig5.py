@@ -45,7 +45,7 @@ def main() -> None:
     scan = recon.test_scans[args.subject]
     moved = severities()["motion"]["moderate"](scan.image[None], scan.spacing,
                                                    torch.Generator().manual_seed(args.seed)).image
-    (copy,) = predict_copies(recon.net, moved, ["motion"], recon.roi_size)
+    (copy,) = predict_copies(recon.model, moved, ["motion"])
     maps = {"input (motion)": moved, "reconstruction": copy.out.mean, "sigma": sigma(copy.out.log_var)}
     save_results(Path(args.out) / "fig5", "fig5", panel(maps, f"{scan.subject}: reconstruction model, simulated motion"),
                  pd.DataFrame([scan_summary(scan, copy)]), {"subject": scan.subject, "artefact": "motion 5 deg / 5 mm"})
@@ -53,7 +53,7 @@ def main() -> None:
     multitask = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
     scan = multitask.test_scans[args.subject]
     noisy = partial_noise(scan.image[None], scan.brain[None], "outside_brain", -5.0, args.seed)
-    (copy,) = predict_copies(multitask.net, noisy, ["partial"], multitask.roi_size)
+    (copy,) = predict_copies(multitask.model, noisy, ["partial"])
     maps = {"input (partial noise)": noisy, "reconstruction": copy.out.mean, "sigma_r": sigma(copy.out.log_var),
             "CGM probability": copy.out.seg_logits.softmax(1)[:, 1:], "sigma_s": sigma(copy.out.seg_log_var)}
     save_results(Path(args.out) / "fig7", "fig7", panel(maps, f"{scan.subject}: multi-task model, noise outside the brain"),

@@ -34,7 +34,7 @@ def collect(profile: str, snr_db: float, seed: int, max_subjects: int | None = N
     for index, scan in enumerate(model.test_scans):
         clean, brain = scan.image[None], scan.brain[None]
         copies = [clean] + [partial_noise(clean, brain, c, snr_db, seed + index) for c in PARTIAL_REGIONS]
-        for copy in predict_copies(model.net, torch.cat(copies), ["clean", *PARTIAL_REGIONS], model.roi_size):
+        for copy in predict_copies(model.model, torch.cat(copies), ["clean", *PARTIAL_REGIONS]):
             rows.append({"condition": copy.label, **scan_summary(scan, copy)})
     return pd.DataFrame(rows)
 

@@ -17,6 +17,7 @@ with it.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def main() -> None:
     checkpoint = args.run / "checkpoints" / args.checkpoint
     if not (args.run / "config.yaml").is_file() or not checkpoint.is_file():
         parser.error(f"{args.run}: not a run folder (needs config.yaml and checkpoints/{args.checkpoint})")
-    net = load_model(checkpoint).net
+    model = replace(load_model(checkpoint), roi_size=None)  # the whole volume as one window
     cfg = OmegaConf.load(args.run / "config.yaml")
     with open_dict(cfg):
         cfg.run_dir, cfg.data.split_dir, cfg.data.max_eval_subjects = str(args.run), None, args.scans
@@ -54,7 +55,7 @@ def main() -> None:
         clean = scan.image[None]
         moved = severities()["motion"]["moderate"](clean, scan.spacing, torch.Generator().manual_seed(args.seed + index))
         copies = torch.cat([noisy_copies(clean, LEVELS, args.seed), clean, moved.image])
-        predicted = list(predict_copies(net, copies, [*LEVELS, "clean", "motion"], None))
+        predicted = list(predict_copies(model, copies, [*LEVELS, "clean", "motion"]))
         rows = [scan_summary(scan, copy) for copy in predicted]
         sigma, error, noisy = (np.array([r[k] for r in rows[: len(LEVELS)]])
                                for k in ("sigma_median", "recon_error", "input_error"))

@@ -21,7 +21,7 @@ labelled subjects, clean and corrupted, and the held-out ones are judged with th
 come from four scanners, one scan each: no site of theirs has scans to calibrate on.
 
     python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [--site-reference N]
-                                [OVERRIDE ...]
+                                [--no-mirror] [OVERRIDE ...]
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=3, help="labelled subjects kept for a final check (the last N)")
     parser.add_argument("--site-reference", type=int, default=5,
                         help="labelled subjects whose clean scans move the cut-offs to the site (the first N)")
+    parser.add_argument("--no-mirror", action="store_true",
+                        help="segment in one pass, without averaging the left-right mirrored prediction (the "
+                             "model's default; what the mirroring changes)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     data = Path(args.data)
@@ -108,6 +111,8 @@ def main() -> None:
         parser.error(f"{cutoffs_file}: the checkpoint needs its verdict cut-offs beside it (hetero-qc ship-model)")
     cutoffs = Cutoffs.load(cutoffs_file)
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
+    if args.no_mirror:
+        model = model.predicting(mirror=False)
     settings = model.model.preprocessing
     labelled = [preprocess(r, settings) for r in FolderSource(
         data / "nichart-demo23", "t1/*_T1w.nii.gz", r"(?P<subject>.+)_T1w", "labels/{subject}_dlmuse.nii.gz").records()]

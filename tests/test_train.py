@@ -58,7 +58,7 @@ def test_overfit_drives_loss_down_and_checkpoint_loads(tmp_path):
             "val/spearman_sigma_abs_error"} <= set(metrics.columns)
     assert {"val/max_abs_error", "val/max_abs_error_input"} <= set(metrics.columns)
     model = load_model(tmp_path / "checkpoints" / "last.ckpt")
-    assert not model.multitask and model.roi_size is None and model.global_step == 80
+    assert not model.multitask and model.roi_size is None and not model.mirror and model.global_step == 80
     out = predict(model.net, torch.rand(1, 1, 32, 40, 32), (16, 16, 16))
     assert out.mean.shape == (1, 1, 32, 40, 32) and torch.isfinite(out.log_var).all()
 

@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> float:
     rows = []
     for scan in model.test_scans:
         copies = noisy_copies(scan.image[None], [float(cfg.snr_db)], int(cfg.seed))
-        for copy in predict_copies(model.net, copies, [float(cfg.snr_db)], model.roi_size):
+        for copy in predict_copies(model.model, copies, [float(cfg.snr_db)]):
             rows.append({"snr_db": copy.label, **scan_summary(scan, copy)})
     table = pd.DataFrame(rows)
     table.to_csv(Path(HydraConfig.get().runtime.output_dir) / "rows.csv", index=False)

@@ -15,6 +15,7 @@ def test_shipped_model_is_small_loadable_and_calibrated():
     assert MODEL.stat().st_size < 30 * 2**20
     model = load_model(MODEL)
     assert model.multitask and isinstance(model.preprocessing, Preprocessing) and model.roi_size == (80, 80, 80)
+    assert model.mirror  # its segmentation averages the left-right mirrored prediction
     assert model.global_step > 0
     cutoffs = Cutoffs.load(MODEL.parent / "cutoffs.json")
     assert 0 < cutoffs.sigma_r < 1 and 0 < cutoffs.sigma_s and 0 < cutoffs.blur < 1

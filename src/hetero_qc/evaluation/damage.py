@@ -111,7 +111,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
             for severity, transform in levels.items():
                 copies.append(transform(clean, scan.spacing, generator, brain).image)
                 labels.append((artefact, severity))
-        for copy in predict_copies(model.net, torch.cat(copies), labels, model.roi_size):
+        for copy in predict_copies(model.model, torch.cat(copies), labels):
             scores = scan_scores(copy.corrupted, scan, copy.out, profile)
             segments = copy.out.seg_logits is not None and scan.has_labels
             head = scan.head[None]

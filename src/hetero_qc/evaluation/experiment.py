@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,10 +34,10 @@ class Trained(NamedTuple):
     def net(self) -> nn.Module:
         return self.model.net
 
-    @property
-    def roi_size(self) -> tuple[int, int, int] | None:
-        """The inference window (:func:`~hetero_qc.inference.inference_window`); None: the whole volume."""
-        return self.model.roi_size
+    def predicting(self, **changes) -> Trained:
+        """The same model and scans, predicting with ``changes`` to how
+        (:class:`~hetero_qc.inference.TrainedModel` fields: ``roi_size``, ``mirror``)."""
+        return self._replace(model=replace(self.model, **changes))
 
 
 def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint: str | Path | None = None,
@@ -51,6 +51,8 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     settings, as the QC tool prepares a user's scans (a long-run checkpoint scored under
     ``profile=cpu`` otherwise met scans scaled without its ``head_median``).
     ``cache_dir``: where the prepared scans are cached (default: the experiment's, in the repository).
+    A ``recon`` figure reads the reconstruction and sigma_r only, which the mirrored segmentation
+    pass leaves as they are, so it is skipped there (half the time on a multi-task checkpoint).
     """
     if checkpoint is None:
         experiment = experiment_name(profile, kind)
@@ -58,6 +60,8 @@ def trained(profile: str, kind: str, max_subjects: int | None = None, checkpoint
     else:  # the data config of the checkpoint's own kind: Fig 4 can score multitask_long's (no recon_long)
         model = load_model(checkpoint)
         experiment = experiment_name(profile, "multitask" if model.multitask else "recon")
+    if kind == "recon":
+        model = replace(model, mirror=False)
     checkpoint = model.path
     _, cfg = config_key(experiment)
     with open_dict(cfg):

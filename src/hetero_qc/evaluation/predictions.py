@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from hetero_qc.corruption import NoiseParams, rician_noise, sigma_for_snr
 from hetero_qc.corruption.noise import FULL_BOX
 from hetero_qc.data import Scan
-from hetero_qc.inference import predict, sigma
+from hetero_qc.inference import TrainedModel, sigma
 from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_cortex
 from hetero_qc.models.networks import NetOutput
 
@@ -51,16 +51,16 @@ def partial_noise(clean: Tensor, brain: Tensor, region: str, snr_db: float, seed
 
 
 def predict_copies(
-    net: nn.Module,
+    model: TrainedModel,
     copies: Tensor,
     labels: list,
-    roi_size: tuple[int, int, int] | None,
     chunk: int = 4,
 ) -> Iterator[Copy]:
-    """Predict each of ``copies`` ``(L, 1, D, H, W)``, ``chunk`` at a time through the sliding window."""
+    """Predict each of ``copies`` ``(L, 1, D, H, W)``, ``chunk`` at a time, as ``model`` predicts
+    (:meth:`~hetero_qc.inference.TrainedModel.predict`)."""
     for start in range(0, len(copies), chunk):
         part = copies[start : start + chunk]
-        out = predict(net, part, roi_size)
+        out = model.predict(part)
         for i in range(len(part)):
             yield Copy(labels[start + i], part[i : i + 1], NetOutput(*(None if t is None else t[i : i + 1] for t in out)))
 

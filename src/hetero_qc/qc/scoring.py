@@ -14,7 +14,7 @@ from torch import Tensor
 
 from hetero_qc.data import Scan, ScanRecord, preprocess
 from hetero_qc.data.nifti import load_volume, save_volume
-from hetero_qc.inference import TrainedModel, predict, sigma
+from hetero_qc.inference import TrainedModel, sigma
 from hetero_qc.metrics import scan_sigma_r, scan_sigma_s
 from hetero_qc.models.networks import NetOutput
 from hetero_qc.qc.verdict import Cutoffs, ScanScores
@@ -117,7 +117,7 @@ def infer_file(model: TrainedModel, name: str, path: Path, device: torch.device
     data, affine, spacing = load_volume(path)
     check_geometry(path, data.shape, spacing)
     scan = preprocess(ScanRecord(name, path), model.preprocessing)
-    out = predict(model.net, scan.image[None].to(device), model.roi_size)
+    out = model.predict(scan.image[None].to(device))
     return scan, NetOutput(*(t.float().cpu() for t in out)), tio.ScalarImage(tensor=data[None], affine=affine)
 
 

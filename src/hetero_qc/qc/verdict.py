@@ -37,6 +37,8 @@ SCORES_VERSIONS = {
        "grown by 4 mm within the head",
     5: "sigma_r the predicted reconstruction RMSE over the head, sigma_s the mean over the head weighted by "
        "the predicted cortex probability",
+    6: "as 5, with the segmentation (cortex probability and sigma_s map) averaged with the left-right "
+       "mirrored prediction's",
 }
 SCORES_VERSION = max(SCORES_VERSIONS)
 
