@@ -19,6 +19,10 @@ labelled subjects (default 5) play a site's own clean scans, the cut-offs are mo
 (:meth:`~hetero_qc.qc.verdict.Cutoffs.for_site`, as ``hetero-qc calibrate-site`` does), and the other
 labelled subjects, clean and corrupted, and the held-out ones are judged with them. The single scans
 come from four scanners, one scan each: no site of theirs has scans to calibrate on.
+``as_a_user_would`` pools the clean other-site scans as a user meets them: the labelled ones (all
+but the site reference) under their site's cut-offs, the single scans under IXI's, with the share
+flagged, and the same without the thick-slice scans (a voxel side over :data:`THICK_SLICE_MM`), which
+the tool may call blurred.
 
     python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [--site-reference N]
                                 [--no-mirror] [OVERRIDE ...]
@@ -30,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -40,6 +45,7 @@ from hetero_qc.paths import MODEL_DIR, REPO_ROOT
 from hetero_qc.qc.verdict import OK, SCORED, Cutoffs
 
 OTHER_SITES = REPO_ROOT.parent / "shared" / "data" / "other-sites"
+THICK_SLICE_MM = 2.5  # slices thicker than the model's 2 mm grid (the 1 x 1 x 3 and 2 x 2 x 3 mm single scans)
 
 
 def quartiles(values: pd.Series) -> list[float]:
@@ -74,6 +80,22 @@ def site_calibrated(reference: pd.DataFrame, tables: dict[str, pd.DataFrame], cu
         if (table["variant"] != "clean").any():
             summary[f"damage_{name}"] = summarise(table, moved)
     return moved, summary
+
+
+def as_a_user_would(calibrated: dict, single: pd.DataFrame, thick: list[str]) -> dict:
+    """The clean other-site scans judged as a user would: the labelled ones with the cut-offs moved to
+    their site (``calibrated``, :func:`site_calibrated`'s summary), the single scans (``single``, a
+    damage table with ``verdict``; one per scanner, so nothing to move the cut-offs by) with IXI's.
+    ``thick``: the single scans with thick slices."""
+    clean = single[single["variant"] == "clean"]
+    flagged_single = clean.loc[clean["verdict"] != OK, "subject"].tolist()
+    counts = [(calibrated[name]["n_scans"], round(calibrated[name]["flagged"] * calibrated[name]["n_scans"]))
+              for name in ("nichart", "nichart_held_out")] + [(len(clean), len(flagged_single))]
+    scans, flagged = (sum(c) for c in zip(*counts))
+    thick_flagged = len(set(thick) & set(flagged_single))
+    return {"n_scans": scans, "flagged": flagged, "flagged_share": flagged / scans,
+            "thick_slice_scans": thick, "flagged_share_without_thick_slices":
+                (flagged - thick_flagged) / (scans - len(thick))}
 
 
 def plot(groups: dict[str, pd.DataFrame], cutoffs: Cutoffs) -> plt.Figure:
@@ -118,7 +140,9 @@ def main() -> None:
         data / "nichart-demo23", "t1/*_T1w.nii.gz", r"(?P<subject>.+)_T1w", "labels/{subject}_dlmuse.nii.gz").records()]
     labelled.sort(key=lambda scan: int(scan.subject.removeprefix("Subj")))
     tuning, held_out = labelled[: len(labelled) - args.held_out], labelled[len(labelled) - args.held_out:]
-    single = [preprocess(r, settings) for r in FolderSource(data / "single", "*.nii.gz", r"(?P<subject>.+)_T1w").records()]
+    single_records = FolderSource(data / "single", "*.nii.gz", r"(?P<subject>.+)_T1w").records()
+    single = [preprocess(r, settings) for r in single_records]
+    thick = [r.subject for r in single_records if max(nib.load(r.image).header.get_zooms()[:3]) > THICK_SLICE_MM]
     variants = damage_variants(model, args.overrides)
     tables = {"ixi_test": damage_table(model, model.test_scans, {}, cutoffs.sharpness),
               "nichart": damage_table(model, tuning, variants, cutoffs.sharpness, seed=args.seed + 20_000),
@@ -140,12 +164,17 @@ def main() -> None:
         "single_verdicts": tables["single"].set_index("subject")["verdict"].to_dict(),
         "damage_nichart": summarise(tables["nichart"], cutoffs),
         "site_calibrated": calibrated,
+        "as_a_user_would": as_a_user_would(calibrated, tables["single"], thick),
     }
     save_results(Path(args.out), "sites", plot(tables, cutoffs), pd.concat(tables.values()), summary)
     print(pd.DataFrame({k: {f: v[f] for f in ("n_scans", "flagged", "dice_mean")} for k, v in summary["by_group"].items()}).T)
     print(pd.DataFrame(summary["damage_nichart"]["targets"]).T.to_string())
     print("cut-offs moved to NiChart by", len(calibrated["reference_subjects"]), "clean scans:",
           {name: calibrated[name]["flagged"] for name in ("nichart", "nichart_held_out")}, "flagged")
+    user = summary["as_a_user_would"]
+    print(f"as a user would (NiChart with its own cut-offs, single scans with IXI's): {user['flagged']} of "
+          f"{user['n_scans']} flagged; {user['flagged_share_without_thick_slices']:.0%} without the thick-slice "
+          f"scans {user['thick_slice_scans']}")
     if "damage_nichart" in calibrated:
         print(pd.DataFrame(calibrated["damage_nichart"]["targets"]).T.to_string())
 

@@ -80,3 +80,16 @@ def test_sigma_s_choice_calibrates_each_candidate_and_judges_it_on_test_and_site
     # moved by NiChart's first 5 clean scans, the cut-off keeps its distance from their median: none of
     # the other three is flagged
     assert good["sites_flagged_moved_cutoffs"]["nichart_others"] == 0.0
+
+
+def test_sites_pools_the_clean_scans_as_a_user_would_judge_them():
+    sites = load_script("sites")
+    calibrated = {"nichart": {"n_scans": 15, "flagged": 1 / 15}, "nichart_held_out": {"n_scans": 3, "flagged": 0.0}}
+    single = pd.DataFrame({"subject": ["thin", "thick", "thin_ok", "thick", "thin"],
+                           "variant": ["clean", "clean", "clean", "noise", "noise"],
+                           "verdict": ["exclude", "blurred", "ok", "exclude", "exclude"]})
+    user = sites.as_a_user_would(calibrated, single, ["thick"])
+    # 1 NiChart scan under its site's cut-offs, and 2 of the 3 clean single scans; corrupted rows do not count
+    assert (user["n_scans"], user["flagged"]) == (21, 3)
+    assert user["flagged_share"] == pytest.approx(3 / 21)
+    assert user["flagged_share_without_thick_slices"] == pytest.approx(2 / 20)
