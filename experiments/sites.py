@@ -55,7 +55,8 @@ def quartiles(values: pd.Series) -> list[float]:
 def clean_summary(table: pd.DataFrame) -> dict:
     """Flag share, Dice and score quartiles of the clean rows of a damage table (with ``verdict``)."""
     clean = table[table["variant"] == "clean"]
-    return {"n_scans": int(len(clean)), "flagged": float((clean["verdict"] != OK).mean()),
+    return {"n_scans": int(len(clean)), "n_flagged": int((clean["verdict"] != OK).sum()),
+            "flagged": float((clean["verdict"] != OK).mean()),
             "verdicts": clean["verdict"].value_counts().to_dict(), "dice_mean": float(clean["dice"].mean()),
             "sigma_r_quartiles": quartiles(clean["sigma_r"]), "sigma_s_quartiles": quartiles(clean["sigma_s"])}
 
@@ -89,7 +90,7 @@ def as_a_user_would(calibrated: dict, single: pd.DataFrame, thick: list[str]) ->
     ``thick``: the single scans with thick slices."""
     clean = single[single["variant"] == "clean"]
     flagged_single = clean.loc[clean["verdict"] != OK, "subject"].tolist()
-    counts = [(calibrated[name]["n_scans"], round(calibrated[name]["flagged"] * calibrated[name]["n_scans"]))
+    counts = [(calibrated[name]["n_scans"], calibrated[name]["n_flagged"])
               for name in ("nichart", "nichart_held_out")] + [(len(clean), len(flagged_single))]
     scans, flagged = (sum(c) for c in zip(*counts))
     thick_flagged = len(set(thick) & set(flagged_single))

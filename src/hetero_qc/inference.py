@@ -60,8 +60,11 @@ def predict(
         raise ValueError("mirror averages the segmentation: a reconstruction-only network has none")
 
     def window(x: Tensor) -> Tensor:
-        out = output_channels(net(x)).float()
-        return mirrored_segmentation(out, output_channels(net(x.flip(2))).float().flip(2)) if mirror else out
+        out = net(x)
+        if mirror:  # averaged in float32, whatever the autocast dtype
+            out = mirrored_segmentation(NetOutput(*(t.float() for t in out)),
+                                        NetOutput(*(t.float().flip(2) for t in net(x.flip(2)))))
+        return output_channels(out).float()
 
     with torch.autocast(image.device.type, dtype=dtype or torch.bfloat16, enabled=autocast and dtype is not None):
         stacked = sliding_window_inference(image, roi, sw_batch_size=1, overlap=overlap, mode="gaussian",
@@ -69,10 +72,9 @@ def predict(
     return split_channels(stacked.float(), multitask)
 
 
-def mirrored_segmentation(out: Tensor, mirrored: Tensor) -> Tensor:
-    """``out`` ``(B, 5, D, H, W)`` (the multi-task network's channels, :func:`output_channels`) with
-    its segmentation channels averaged with those of ``mirrored``, the prediction on the left-right
-    mirrored input, mirrored back.
+def mirrored_segmentation(out: NetOutput, mirrored: NetOutput) -> NetOutput:
+    """``out`` with its segmentation fields (logits, task log-variance) averaged with those of
+    ``mirrored``, the prediction on the left-right mirrored input, mirrored back.
 
     The head is close to symmetric left-right, so the mirrored input is another plausible view of
     the same cortex and the average is a two-member ensemble (nnU-Net's mirroring, on one axis). On
@@ -82,7 +84,8 @@ def mirrored_segmentation(out: Tensor, mirrored: Tensor) -> Tensor:
     reconstruction channels are left as predicted: sigma_r, its calibration (Fig 3) and its damage
     figures are unchanged.
     """
-    return torch.cat([out[:, :2], (out[:, 2:] + mirrored[:, 2:]) / 2], dim=1)
+    return out._replace(seg_logits=(out.seg_logits + mirrored.seg_logits) / 2,
+                        seg_log_var=(out.seg_log_var + mirrored.seg_log_var) / 2)
 
 
 def inference_window(net: nn.Module, roi_size: tuple[int, int, int]) -> tuple[int, int, int] | None:

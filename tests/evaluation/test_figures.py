@@ -84,7 +84,7 @@ def test_sigma_s_choice_calibrates_each_candidate_and_judges_it_on_test_and_site
 
 def test_sites_pools_the_clean_scans_as_a_user_would_judge_them():
     sites = load_script("sites")
-    calibrated = {"nichart": {"n_scans": 15, "flagged": 1 / 15}, "nichart_held_out": {"n_scans": 3, "flagged": 0.0}}
+    calibrated = {"nichart": {"n_scans": 15, "n_flagged": 1}, "nichart_held_out": {"n_scans": 3, "n_flagged": 0}}
     single = pd.DataFrame({"subject": ["thin", "thick", "thin_ok", "thick", "thin"],
                            "variant": ["clean", "clean", "clean", "noise", "noise"],
                            "verdict": ["exclude", "blurred", "ok", "exclude", "exclude"]})
