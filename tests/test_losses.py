@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
+from hetero_qc.losses import consistency_kl, heteroscedastic_nll, uncertainty_weighted_ce
 
 
 def test_nll_closed_form():
@@ -53,6 +53,24 @@ def test_beta_weights_each_voxel_by_a_stop_gradient_sigma_to_the_2_beta():
     torch.testing.assert_close(mean.grad, expected_mean_grad)
     expected_s_grad = weights * (-0.5 * torch.exp(-log_var.detach()) + 0.5) / 2
     torch.testing.assert_close(log_var.grad, expected_s_grad)
+
+
+def test_consistency_is_the_kl_from_the_clean_views_segmentation_and_moves_only_the_corrupted_one():
+    reference = torch.tensor([0.0, 2.0]).view(1, 2, 1, 1, 1).repeat(1, 1, 2, 1, 1)
+    logits = torch.zeros(1, 2, 2, 1, 1, requires_grad=True)  # p = (1/2, 1/2) in both voxels
+    q = torch.tensor([1.0, math.exp(2.0)]) / (1 + math.exp(2.0))
+    expected = float((q * (q / 0.5).log()).sum())
+    assert consistency_kl(logits, reference).item() == pytest.approx(expected, rel=1e-5)
+    assert consistency_kl(reference, reference).item() == pytest.approx(0.0, abs=1e-7)
+    mask = torch.tensor([True, False]).view(1, 1, 2, 1, 1)
+    mixed = torch.stack([reference[:, :, 0], torch.zeros(1, 2, 1, 1)], dim=2)  # equal where masked out
+    assert consistency_kl(mixed, reference, ~mask).item() == pytest.approx(expected, rel=1e-5)
+    assert consistency_kl(mixed, reference, mask).item() == pytest.approx(0.0, abs=1e-7)
+    reference.requires_grad_(True)
+    consistency_kl(logits, reference).backward()
+    assert reference.grad is None and logits.grad.abs().sum() > 0
+    # the gradient pulls the corrupted view's probabilities towards the clean view's: d/dz = p - q
+    torch.testing.assert_close(logits.grad[0, :, 0, 0, 0], (torch.tensor([0.5, 0.5]) - q) / 2)
 
 
 def test_weighted_ce_closed_form():

@@ -266,3 +266,22 @@ def test_a_missing_logger_package_names_its_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(lightning_wandb, "_WANDB_AVAILABLE", Missing())
     with pytest.raises(ValueError, match=r"logger WandbLogger needs wandb: pip install 'hetero-qc\[wandb\]'"):
         run(config(tmp_path, "recon_cpu", ["trainer.max_steps=2", "test=false", "logger=wandb"]))
+
+
+def test_consistency_adds_the_clean_views_kl_to_the_multitask_loss(tmp_path):
+    # seg_consistency pulls the corrupted patches' segmentation towards the network's own on the clean
+    # patches: with the weight w, the step's loss is the paper's plus w x KL(clean || corrupted).
+    from hetero_qc.losses import consistency_kl
+
+    cfg = config(tmp_path, "multitask_cpu", ["corruption.p_clean=0", "model.seg_consistency=3.0"])
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = instantiate(cfg.model, _recursive_=False)
+    torch.manual_seed(5)
+    corrupted, cut = module.training_inputs(next(iter(datamodule.train_dataloader())))
+    out = module.training_forward(corrupted)
+    with_term = module.task_loss(out, cut)
+    module.hparams.seg_consistency = 0.0
+    kl = consistency_kl(out.seg_logits, module.training_forward(cut.image).seg_logits)
+    assert kl > 1e-4  # the corruption did change the segmentation
+    torch.testing.assert_close(with_term, module.task_loss(out, cut) + 3.0 * kl)

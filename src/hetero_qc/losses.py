@@ -86,3 +86,23 @@ def uncertainty_weighted_ce(
     ce = F.cross_entropy(logits.float(), target[:, 0].long(), reduction="none").unsqueeze(1)
     log_var = log_var.float()
     return _beta_weighted_mean(torch.exp(-log_var) * ce + 0.5 * log_var, log_var, beta, mask)
+
+
+def consistency_kl(logits: Tensor, reference_logits: Tensor, mask: Tensor | None = None) -> Tensor:
+    """``KL(p_ref || p)`` per voxel over the classes, mean over ``mask``: the segmentation of a corrupted
+    input pulled towards the same network's segmentation of the clean input (the reference, held fixed).
+
+    The cross-entropy against the labels already asks for the right segmentation under every artefact,
+    but only where the labels are confident; this term asks that an artefact change nothing the clean
+    scan's prediction did not already have, everywhere, which is what "an artefact away from the cortex
+    leaves the segmentation alone" (the paper's Fig 1b) means. Consistency across corruptions is what
+    made image classifiers robust to them in AugMix (Hendrycks et al., ICLR 2020).
+
+    Args:
+        logits: ``(B, K, D, H, W)`` class scores on the corrupted input (gets the gradient).
+        reference_logits: ``(B, K, D, H, W)`` class scores on the clean input (detached here).
+        mask: optional boolean ``(B, 1, D, H, W)`` voxels to average over.
+    """
+    reference = F.log_softmax(reference_logits.detach().float(), dim=1)
+    kl = F.kl_div(F.log_softmax(logits.float(), dim=1), reference, reduction="none", log_target=True)
+    return _masked_mean(kl.sum(1, keepdim=True), mask)

@@ -25,7 +25,7 @@ from torchmetrics.functional.classification import binary_auroc
 import hetero_qc
 from hetero_qc.data.datasets import Batch, cut_patches
 from hetero_qc.inference import CHECKPOINT_FORMAT, predict, sigma
-from hetero_qc.losses import heteroscedastic_nll, uncertainty_weighted_ce
+from hetero_qc.losses import consistency_kl, heteroscedastic_nll, uncertainty_weighted_ce
 from hetero_qc.metrics import (
     Metric,
     dice,
@@ -60,6 +60,9 @@ class HeteroModule(L.LightningModule):
         decoupled_variance: the log-variance gets Eq. 1's unweighted gradient on the detached
             mean's residual, the mean keeps beta-NLL's (:func:`~hetero_qc.losses.heteroscedastic_nll`).
         seg_beta: the same weight for the segmentation term (Eq. 2; multi-task only).
+        seg_consistency: weight of :func:`~hetero_qc.losses.consistency_kl`, the corrupted patches'
+            segmentation pulled towards the network's own on the clean patches (a second forward, without
+            gradient; multi-task only). 0 (off) is the paper's loss.
         mean_warmup_steps: steps during which only the mean is trained (MSE), before the NLL.
         val_seed: seed of the fixed validation corruptions (volume ``i`` uses ``val_seed + i``).
         preprocessing: the data's preprocessing settings, kept in checkpoints so that inference on new
@@ -88,6 +91,7 @@ class HeteroModule(L.LightningModule):
         beta: float = 0.0,
         decoupled_variance: bool = False,
         seg_beta: float = 0.0,
+        seg_consistency: float = 0.0,
         mean_warmup_steps: int = 0,
         val_seed: int = 1234,
         preprocessing: dict | None = None,
@@ -101,6 +105,7 @@ class HeteroModule(L.LightningModule):
                                    "optimizer": _plain(optimizer), "scheduler": _plain(scheduler),
                                    "roi_size": list(roi_size), "beta": beta,
                                    "decoupled_variance": decoupled_variance, "seg_beta": seg_beta,
+                                   "seg_consistency": seg_consistency,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
                                    "channels_last": channels_last, "compile": compile})
@@ -279,7 +284,13 @@ class MultiTaskModule(HeteroModule):
     """Reconstruction plus CGM segmentation with a learned task uncertainty (paper Section 5, Eq. 3)."""
 
     def task_loss(self, out: NetOutput, batch: Batch) -> Tensor:
-        return uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.seg_beta)
+        loss = uncertainty_weighted_ce(out.seg_logits, out.seg_log_var, batch.cgm, beta=self.hparams.seg_beta)
+        weight = self.hparams.get("seg_consistency", 0.0)
+        if weight:
+            with torch.no_grad():
+                reference = self.training_forward(batch.image).seg_logits
+            loss = loss + weight * consistency_kl(out.seg_logits, reference)
+        return loss
 
     def needs_clean_pass(self, stage: str) -> bool:
         return True  # the CGM Dice is measured on the clean volume
