@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import Callback
 
 from hetero_qc.config import compose_train
 from hetero_qc.inference import load_model, predict
+from hetero_qc.losses import consistency_kl
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
 from hetero_qc.train import run, start_from
 
@@ -271,8 +272,6 @@ def test_a_missing_logger_package_names_its_extra(tmp_path, monkeypatch):
 def test_consistency_adds_the_clean_views_kl_to_the_multitask_loss(tmp_path):
     # seg_consistency pulls the corrupted patches' segmentation towards the network's own on the clean
     # patches: with the weight w, the step's loss is the paper's plus w x KL(clean || corrupted).
-    from hetero_qc.losses import consistency_kl
-
     cfg = config(tmp_path, "multitask_cpu", ["corruption.p_clean=0", "model.seg_consistency=3.0"])
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
