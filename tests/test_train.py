@@ -171,16 +171,35 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
     source = tmp_path / "long" / "checkpoints" / "last.ckpt"
     cfg = config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=0"])
     module = instantiate(cfg.model, _recursive_=False)
-    start_from(module, source)
+    start_from(module, source, instantiate(cfg.data))
     weights = load_model(source).net.state_dict()
     assert all(torch.equal(value, weights[name]) for name, value in module.net.state_dict().items())
+    # The same weights into a network with fixed norms: their statistics estimated on clean patches.
+    fixed_cfg = config(tmp_path / "fixed", "multitask_finetune", [*shrink, "model.net.unet.norm=fixed"])
+    fixed = instantiate(fixed_cfg.model, _recursive_=False)
+    start_from(fixed, source, instantiate(fixed_cfg.data))
+    state = fixed.net.state_dict()
+    assert all(torch.equal(value, state[name]) for name, value in weights.items())
+    counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
+    assert counts == {8}  # every patch of the shrunk epoch: 4 batches of 2, fewer than the 16 it would take
+    variances = [v for k, v in state.items() if k.endswith("running_var")]
+    assert len(variances) >= 10 and not any(torch.all(v == 1) for v in variances)
+    # Fine-tuned with fixed norms: the checkpoint loads with its statistics, which training left alone;
+    # and its statistics have no place in a network of instance norms.
+    run(config(tmp_path / "fixed", "multitask_finetune", [*shrink, "model.net.unet.norm=fixed", f"init_from={source}",
+                                                          "trainer.max_steps=2"]))
+    tuned = load_model(tmp_path / "fixed" / "checkpoints" / "last.ckpt").net.state_dict()
+    assert {int(v) for k, v in tuned.items() if k.endswith("num_batches_tracked")} == {8}  # none from training
+    assert not any(torch.all(v == 1) for k, v in tuned.items() if k.endswith("running_var"))
+    with pytest.raises(ValueError, match="not this run's model"):
+        start_from(module, tmp_path / "fixed" / "checkpoints" / "last.ckpt", instantiate(cfg.data))
     run(config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=3"]))
     checkpoint = torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 3  # its own count, not 2 + 3
     assert checkpoint["lr_schedulers"][0]["base_lrs"] == [pytest.approx(1e-4)]
     other = config(tmp_path / "other", "multitask_finetune", [*shrink, "model.net.unet.filters=[4,8,32]"])
     with pytest.raises(ValueError, match="not this run's model"):
-        start_from(instantiate(other.model, _recursive_=False), source)
+        start_from(instantiate(other.model, _recursive_=False), source, instantiate(other.data))
 
 
 def test_validation_logs_the_damage_auroc_of_both_scores(tmp_path):

@@ -9,6 +9,7 @@ step count); a resumed chunk of that run then restores its own checkpoint over t
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import hydra
@@ -24,6 +25,7 @@ from hetero_qc.atomic import write_atomic
 from hetero_qc.config import CONFIG_DIR  # also registers the ${repo_root:} resolver
 from hetero_qc.inference import load_model
 from hetero_qc.metrics import Metric, key
+from hetero_qc.models.unet import estimate_norm_statistics
 
 
 def join_chunks(run_dir: Path) -> None:
@@ -60,17 +62,33 @@ def instantiate_logger(cfg: DictConfig) -> Logger | bool:
                          f"pip install 'hetero-qc[{extra}]' (make install includes it)") from None
 
 
-def start_from(module: L.LightningModule, checkpoint: str | Path) -> None:
+NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+NORM_STATISTICS_BATCHES = 16  # clean training batches that estimate fixed norms' statistics (32 patches of 2)
+
+
+def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.LightningDataModule) -> None:
     """Copy the network weights of a trained checkpoint into ``module`` (not its optimiser or step).
+
+    A network with fixed norms started from one with instance norms (``model.net.unet.norm=fixed``)
+    gets its norms' statistics from :data:`NORM_STATISTICS_BATCHES` clean training batches of
+    ``datamodule`` (:func:`~hetero_qc.models.unet.estimate_norm_statistics`).
 
     Raises:
         ValueError: the file is not a hetero_qc checkpoint, or its network is not this run's.
     """
     weights = load_model(checkpoint).net.state_dict()
     try:
-        module.net.load_state_dict(weights)
+        missing, unexpected = module.net.load_state_dict(weights, strict=False)
     except RuntimeError as error:
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model ({str(error)[:160]})") from None
+    statistics = [k for k in missing if k.rsplit(".", 1)[-1] in NORM_STATISTICS]
+    if unexpected or len(statistics) != len(missing):
+        wrong = sorted(set(missing) - set(statistics)) + sorted(unexpected)
+        raise ValueError(f"init_from={checkpoint}: its network is not this run's model (keys {wrong[:4]} differ)")
+    if statistics:
+        datamodule.setup("fit")
+        batches = islice(datamodule.train_dataloader(), NORM_STATISTICS_BATCHES)
+        estimate_norm_statistics(module.net, (batch.image for batch in batches))
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -82,7 +100,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _recursive_=False)
     if cfg.get("init_from"):
-        start_from(module, cfg.init_from)
+        start_from(module, cfg.init_from, datamodule)
     monitor = key("val", Metric.NLL)
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="min",
                            save_top_k=1)

@@ -1,11 +1,12 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
 from hetero_qc.models.networks import ScaleHead, local_gradient_energy, local_variance
-from hetero_qc.models.unet import LayoutInstanceNorm3d, decode, encode
+from hetero_qc.models.unet import FixedNorm3d, LayoutInstanceNorm3d, decode, encode, estimate_norm_statistics
 
 TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
 
@@ -216,3 +217,39 @@ def test_unet_with_layout_norms_gives_the_loss_and_gradients_of_plain_instance_n
     torch.testing.assert_close(loss, plain_loss, rtol=1e-5, atol=1e-6)
     for g, plain_g in zip(grads, plain_grads):
         torch.testing.assert_close(g, plain_g, rtol=1e-3, atol=1e-5)
+
+
+def test_fixed_norm_keeps_a_voxels_features_to_its_receptive_field():
+    # An instance norm's statistics are the window's: noise far from a voxel changes its features.
+    # With fixed statistics only the voxels within the receptive field can.
+    torch.manual_seed(0)
+    nets = {norm: MultiTaskNet(replace(TINY, norm=norm)).eval() for norm in ("instance", "fixed")}
+    x = torch.rand(1, 1, 16, 16, 64)
+    far = x.clone()
+    far[..., 48:] = 5 * torch.rand(1, 1, 16, 16, 16)  # bright noise in the last 16 slices only
+    with torch.no_grad():
+        for norm, net in nets.items():
+            change = (net(far).seg_logits - net(x).seg_logits)[..., :8].abs().max()  # 40+ voxels away
+            assert (change > 1e-3) if norm == "instance" else (change == 0), (norm, float(change))
+
+
+def test_estimated_norm_statistics_are_the_average_of_the_instance_statistics():
+    # One fixed norm after the input: its statistics are the per-sample means and variances, averaged.
+    torch.manual_seed(0)
+    net = MultiTaskNet(replace(TINY, norm="fixed"))
+    first = next(m for m in net.modules() if isinstance(m, FixedNorm3d))
+    inputs: list[torch.Tensor] = []
+    first.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach()))
+    images = [torch.rand(2, 1, 16, 16, 16), 3 * torch.rand(1, 1, 16, 16, 16)]
+    assert estimate_norm_statistics(net, images) == 3
+    seen = torch.cat(inputs)  # (3, C, D, H, W)
+    torch.testing.assert_close(first.running_mean, seen.mean((2, 3, 4)).mean(0))
+    torch.testing.assert_close(first.running_var, seen.var((2, 3, 4)).mean(0), rtol=1e-4, atol=1e-6)
+    assert not first.estimating and not net.training
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x).mean, net(x).mean)  # evaluation no longer moves them
+    with pytest.raises(ValueError, match="no fixed norms"):
+        estimate_norm_statistics(MultiTaskNet(TINY), images)
+    with pytest.raises(ValueError, match="no images"):
+        estimate_norm_statistics(net, [])
