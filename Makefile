@@ -12,7 +12,8 @@ FAST_MALLOC := GLIBC_TUNABLES=glibc.malloc.mmap_threshold=2147483647:glibc.mallo
 PROFILE ?= cpu
 RUN := $(FAST_MALLOC) $(VENV)/bin/python
 .PHONY: help install test demo corruption-demo bench bench-train model train-long record-long reproduce-fig3 reproduce-fig4 \
-	reproduce-fig5 reproduce-fig8 reproduce-damage reproduce-sites reproduce-calibration reproduce-normalisation reproduce-all clean
+	reproduce-fig5 reproduce-fig8 reproduce-damage reproduce-sites reproduce-calibration reproduce-normalisation \
+	reproduce-norm-statistics reproduce-all clean
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -88,6 +89,9 @@ reproduce-sites: install ## Other sites and scanners (../shared/data/other-sites
 
 reproduce-normalisation: install ## What one corruption does to the whole scan's scale, per intensity anchor -> results/normalisation/
 	$(RUN) experiments/normalisation.py $(FIGURE_ARGS)
+
+reproduce-norm-statistics: install ## Does noise outside the brain reach the cortex through the instance norms? -> results/norm_statistics/
+	$(RUN) experiments/norm_statistics.py $(FIGURE_ARGS)
 
 reproduce-calibration: install ## Beyond the paper: sparsification, UCE, coverage, sigma scaling -> results/calibration/
 	$(RUN) experiments/calibration.py $(FIGURE_ARGS)

@@ -1,11 +1,14 @@
 """The figure scripts' summaries, on hand-made tables (no model needed)."""
 
 import importlib.util
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from hetero_qc.models import MultiTaskNet, UNetConfig
 from hetero_qc.paths import REPO_ROOT
 
 
@@ -93,3 +96,25 @@ def test_sites_pools_the_clean_scans_as_a_user_would_judge_them():
     assert (user["n_scans"], user["flagged"]) == (21, 3)
     assert user["flagged_share"] == pytest.approx(3 / 21)
     assert user["flagged_share_without_thick_slices"] == pytest.approx(2 / 20)
+
+
+def test_norm_statistics_replays_another_windows_instance_statistics():
+    script = load_script("norm_statistics")
+    torch.manual_seed(0)
+    tiny = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
+    net = MultiTaskNet(tiny).eval()
+    hooks = script.WindowStatistics(net)
+    clean = torch.rand(1, 1, 16, 16, 32)
+    noisy = clean.clone()
+    noisy[..., 24:] += 3 * torch.rand(1, 1, 16, 16, 8)
+    roi = (16, 16, 16)
+    plain = script.segment(net, roi, clean, hooks)
+    assert len(hooks.norms) >= 10 and hooks.mode is None
+    torch.testing.assert_close(script.segment(net, roi, clean, hooks, statistics_from=clean), plain)
+    moved = script.segment(net, roi, clean, hooks, statistics_from=noisy)
+    assert (moved - plain).abs().max() > 1e-3  # the noise's statistics alone change the clean scan's logits
+    fixed = MultiTaskNet(replace(tiny, norm="fixed")).eval()
+    fixed_hooks = script.WindowStatistics(fixed)
+    assert fixed_hooks.norms == []
+    torch.testing.assert_close(script.segment(fixed, roi, clean, fixed_hooks, statistics_from=noisy),
+                               script.segment(fixed, roi, clean, fixed_hooks))

@@ -245,7 +245,7 @@ def test_estimated_norm_statistics_are_the_average_of_the_instance_statistics():
     seen = torch.cat(inputs)  # (3, C, D, H, W)
     torch.testing.assert_close(first.running_mean, seen.mean((2, 3, 4)).mean(0))
     torch.testing.assert_close(first.running_var, seen.var((2, 3, 4)).mean(0), rtol=1e-4, atol=1e-6)
-    assert not first.estimating and not net.training
+    assert not first.estimating and net.training  # left in the mode it was in
     x = torch.rand(1, 1, 16, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(net(x).mean, net(x).mean)  # evaluation no longer moves them

@@ -88,7 +88,7 @@ def fix_norms(net: nn.Module) -> nn.Module:
 def estimate_norm_statistics(net: nn.Module, images: Iterable[Tensor]) -> int:
     """Set the statistics of every :class:`FixedNorm3d` in ``net`` to the average, over the samples of
     ``images`` (each ``(B, 1, D, H, W)``), of the per-sample statistics an instance norm would use in
-    its place; returns the number of samples. ``net`` is left in evaluation mode.
+    its place; returns the number of samples. ``net`` is left in the mode it was in.
 
     Raises:
         ValueError: if ``net`` has no fixed norms or ``images`` is empty.
@@ -99,13 +99,14 @@ def estimate_norm_statistics(net: nn.Module, images: Iterable[Tensor]) -> int:
     for norm in norms:
         norm.reset_running_stats()
         norm.estimating = True
-    net.eval()
+    training = net.training
     samples = 0
     try:
         for image in images:
             net(image)
             samples += len(image)
     finally:
+        net.train(training)
         for norm in norms:
             norm.estimating = False
     if not samples:
