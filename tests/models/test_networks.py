@@ -253,3 +253,20 @@ def test_estimated_norm_statistics_are_the_average_of_the_instance_statistics():
         estimate_norm_statistics(MultiTaskNet(TINY), images)
     with pytest.raises(ValueError, match="no images"):
         estimate_norm_statistics(net, [])
+
+
+def test_instance_norm_regression_decoder_keeps_fixed_statistics_on_the_segmentation_path_only():
+    torch.manual_seed(0)
+    net = MultiTaskNet(replace(TINY, norm="fixed"), instance_norm_regression_decoder=True).eval()
+    assert sum(isinstance(m, LayoutInstanceNorm3d) for m in net.net.upsamples.modules()) >= 2
+    assert not any(isinstance(m, LayoutInstanceNorm3d) for m in [*net.net.input_block.modules(),
+                                                                 *net.seg_decoder.modules()])
+    x = torch.rand(1, 1, 16, 16, 64)
+    far = x.clone()
+    far[..., 48:] = 5 * torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        out, moved = net(x), net(far)
+    assert torch.equal(moved.seg_logits[..., :8], out.seg_logits[..., :8])
+    assert (moved.mean - out.mean)[..., :8].abs().max() > 1e-4  # the regression's norms see the whole window
+    with pytest.raises(ValueError, match="needs the backbone's norm 'fixed'"):
+        MultiTaskNet(TINY, instance_norm_regression_decoder=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hetero_qc.models.unet import UNetConfig, decode, drop_encoder, encode
+from hetero_qc.models.unet import UNetConfig, decode, drop_encoder, encode, unfix_norms
 
 
 class NetOutput(NamedTuple):
@@ -193,7 +193,16 @@ class ReconstructionNet(nn.Module):
 
 class MultiTaskNet(ReconstructionNet):
     """One shared encoder, two decoders: heteroscedastic regression, and CGM segmentation with a
-    per-voxel task log-variance (Kendall et al. 2018)."""
+    per-voxel task log-variance (Kendall et al. 2018).
+
+    ``instance_norm_regression_decoder``: with fixed norms (``unet.norm: fixed``), keep instance norms
+    in the regression decoder only. Fixed statistics keep noise away from the cortex out of the
+    segmentation's features, but the reconstruction relied on the instance norms to take out the
+    noise level (``multitask_fixed_norm``: 2 dB worse, sigma_r lost its ranking of the damage; README).
+
+    Raises:
+        ValueError: for ``instance_norm_regression_decoder`` without fixed norms.
+    """
 
     def __init__(
         self,
@@ -204,10 +213,15 @@ class MultiTaskNet(ReconstructionNet):
         context: bool = False,
         sharpness: bool = False,
         anchor_variance: bool = True,
+        instance_norm_regression_decoder: bool = False,
     ) -> None:
+        if instance_norm_regression_decoder and unet.norm != "fixed":
+            raise ValueError(f"instance_norm_regression_decoder needs the backbone's norm 'fixed', got '{unet.norm}'")
         super().__init__(unet, log_var_bounds, local_scale, context, sharpness, anchor_variance)
         self.seg_log_var_bounds = check_bounds(seg_log_var_bounds, "seg_log_var_bounds")
         self.seg_decoder = drop_encoder(unet.build(out_channels=3))
+        if instance_norm_regression_decoder:
+            unfix_norms(self.net.upsamples)
 
     def forward(self, x: Tensor) -> NetOutput:
         self.unet.check_input(x.shape[2:])

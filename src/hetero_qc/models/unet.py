@@ -84,6 +84,12 @@ def fix_norms(net: nn.Module) -> nn.Module:
     return _replace_norms(net, LayoutInstanceNorm3d, lambda n: FixedNorm3d(n.num_features, n.eps, n.affine))
 
 
+def unfix_norms(net: nn.Module) -> nn.Module:
+    """Replace every :class:`FixedNorm3d` in ``net`` by an instance norm with the same affine weights
+    (the inverse of :func:`fix_norms`); returns ``net``."""
+    return _replace_norms(net, FixedNorm3d, lambda n: LayoutInstanceNorm3d(n.num_features, n.eps, affine=n.affine))
+
+
 @torch.no_grad()
 def estimate_norm_statistics(net: nn.Module, images: Iterable[Tensor]) -> int:
     """Set the statistics of every :class:`FixedNorm3d` in ``net`` to the average, over the samples of
