@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -59,7 +59,7 @@ class FixedNorm3d(nn.BatchNorm3d):
         return torch.cat(out)
 
 
-def _replace_norms(net: nn.Module, kind: type[nn.Module], make) -> nn.Module:
+def _replace_norms(net: nn.Module, kind: type[nn.Module], make: Callable[[nn.Module], nn.Module]) -> nn.Module:
     """Replace every norm of exactly type ``kind`` in ``net`` by ``make(norm)``, with the old norm's
     parameters (buffers the old one lacks keep the new one's values); returns ``net``."""
     for parent in list(net.modules()):
