@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml")
     args = parser.parse_args()
     model = trained(args.profile, "multitask", args.max_subjects, checkpoint=args.checkpoint)
+    if not model.model.multitask:
+        raise SystemExit(f"norm_statistics: error: {args.checkpoint} is a reconstruction-only model; the CGM Dice "
+                         "needs a multi-task checkpoint")
     net, roi = model.net.eval(), model.model.roi_size
     hooks = WindowStatistics(net)
     variants = damage_variants(model, [*LEVELS, *args.overrides])
