@@ -197,6 +197,10 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
     checkpoint = torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 3  # its own count, not 2 + 3
     assert checkpoint["lr_schedulers"][0]["base_lrs"] == [pytest.approx(1e-4)]
+    # A second chunk resumes its own checkpoint and never reads init_from (nor re-estimates statistics).
+    run(config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={tmp_path / 'gone.ckpt'}",
+                                                       "trainer.max_steps=4"]))
+    assert torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     other = config(tmp_path / "other", "multitask_finetune", [*shrink, "model.net.unet.filters=[4,8,32]"])
     with pytest.raises(ValueError, match="not this run's model"):
         start_from(instantiate(other.model, _recursive_=False), source, instantiate(other.data))

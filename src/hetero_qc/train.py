@@ -4,7 +4,7 @@
 ``ckpt_path=...`` resumes a run where it stopped; ``ckpt_path=last`` resumes from the run folder's own
 ``checkpoints/last.ckpt`` when there is one (the long recipes: run the same command again to carry on).
 ``init_from=...`` starts a new run from another run's weights (fine-tuning: a new optimiser, schedule and
-step count); a resumed chunk of that run then restores its own checkpoint over them.
+step count); a resumed chunk of that run restores its own checkpoint instead and never reads them.
 """
 
 from __future__ import annotations
@@ -91,6 +91,13 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
         estimate_norm_statistics(module.net, (batch.image for batch in batches))
 
 
+def resumes(ckpt_path: str | None, run_dir: Path) -> bool:
+    """Whether ``trainer.fit(ckpt_path=...)`` will restore a checkpoint (``last``: only if the run folder has one)."""
+    if ckpt_path != "last":
+        return ckpt_path is not None
+    return any((run_dir / "checkpoints").glob("last*.ckpt"))
+
+
 def run(cfg: DictConfig) -> float | None:
     """Fit (and test) the configured model; returns the monitored validation metric for sweepers."""
     L.seed_everything(cfg.seed, workers=True)
@@ -99,7 +106,7 @@ def run(cfg: DictConfig) -> float | None:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _recursive_=False)
-    if cfg.get("init_from"):
+    if cfg.get("init_from") and not resumes(cfg.get("ckpt_path"), run_dir):
         start_from(module, cfg.init_from, datamodule)
     monitor = key("val", Metric.NLL)
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="min",
