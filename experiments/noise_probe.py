@@ -7,7 +7,7 @@ squared over the head); then per scan the Pearson r of error on median sigma (it
 R^2) and the number of levels where the reconstruction is worse than its input. Then the clean scan
 itself (error and mean bias of its reconstruction: a good network leaves it alone) and a moderate
 motion copy (5 degrees, 5 mm: does sigma rise above the clean scan's, as Fig 4 asks?), each with the
-median local scale ``s`` of its input over the head (the heads' anchor: sigma = s exp(g / 2)). The README's
+median local scale ``s`` of its input over the head (the heads' anchor: sigma = s exp(g / 2)). TRAINING_LOG.md's
 recipe comparisons (normalisation, local-scale heads, loss weighting, checkpoint choice) were made
 with it.
 

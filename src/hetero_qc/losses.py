@@ -95,7 +95,7 @@ def consistency_kl(logits: Tensor, reference_logits: Tensor, mask: Tensor | None
     The cross-entropy against the labels asks for the right segmentation under every artefact; this term
     asks that an artefact change nothing in the clean scan's prediction (the paper's Fig 1b: an artefact
     away from the cortex leaves the segmentation alone), as AugMix's consistency did for image
-    classifiers (Hendrycks et al., ICLR 2020). Measured at weight 5 (``multitask_consistency``, README):
+    classifiers (Hendrycks et al., ICLR 2020). Measured at weight 5 (``multitask_consistency``, TRAINING_LOG.md):
     the corrupted copies' CGM Dice did not move and the clean scans' fell.
 
     Args:

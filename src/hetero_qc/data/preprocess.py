@@ -194,7 +194,7 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
     that noise's, and subtracting it darkens the grey matter against the white (x0.89 in the unit
     test's phantom); and not clipped at 1: training adds its corruption to the scaled clean scan
     unclipped, while a clip turns noise outside the brain into a flat bright field, and a scan whose
-    ghosts lowered the anchor into a flat white brain (``multitask_tissue``, README). Returns the
+    ghosts lowered the anchor into a flat white brain (``multitask_tissue``, TRAINING_LOG.md). Returns the
     float32 image and the head mask, both ``(1, D, H, W)``. The damage evaluation runs it on a
     corrupted copy too, as a user's corrupted scan meets it (``conf/damage.yaml``,
     ``preprocess_copies``)."""
@@ -203,7 +203,7 @@ def scale_intensity(image: Tensor, settings: Preprocessing) -> tuple[Tensor, Ten
         magnitude = n4_correct(magnitude)
     if settings.tissue_level is not None:  # a magnitude is never negative; a real-part reconstruction's ghosts
         # are, and their lower percentile lifted the background over the head threshold, where its smooth
-        # zeros became the anchor (two ghosting copies of 8 scaled x500,000: multitask_tissue, README)
+        # zeros became the anchor (two ghosting copies of 8 scaled x500,000: multitask_tissue, TRAINING_LOG.md)
         magnitude = magnitude.clamp_min(0)
     image = tio.RescaleIntensity(out_min_max=(0, 1), percentiles=settings.percentiles)(magnitude).float()
     head = torch.from_numpy(head_mask(image[0].clamp(0, 1).numpy(), settings.head_threshold))[None]

@@ -198,7 +198,7 @@ class MultiTaskNet(ReconstructionNet):
     ``instance_norm_regression_decoder``: with fixed norms (``unet.norm: fixed``), keep instance norms
     in the regression decoder only. Fixed statistics keep noise away from the cortex out of the
     segmentation's features, but the reconstruction relied on the instance norms to take out the
-    noise level (``multitask_fixed_norm``: 2 dB worse, sigma_r lost its ranking of the damage; README).
+    noise level (``multitask_fixed_norm``: 2 dB worse, sigma_r lost its ranking of the damage; TRAINING_LOG.md).
 
     Raises:
         ValueError: for ``instance_norm_regression_decoder`` without fixed norms.

@@ -39,7 +39,7 @@ class FixedNorm3d(nn.BatchNorm3d):
     An instance norm takes its statistics from the whole window, so noise outside the brain moves
     every channel's mean and variance and, with them, every feature inside the brain. On the shipped
     model, the clean scan predicted with the statistics of its noisy copy's windows lost as much CGM
-    Dice as the noisy copy itself under noise from 10 mm beyond the brain (README, "Noise outside the
+    Dice as the noisy copy itself under noise from 10 mm beyond the brain (TRAINING_LOG.md, "Noise outside the
     brain reaches the cortex through the instance norms"). With fixed statistics a voxel's features
     depend on its receptive field only.
     """
