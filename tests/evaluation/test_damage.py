@@ -80,6 +80,9 @@ def hand_made() -> pd.DataFrame:
             {"subject": i, "artefact": "partial_noise", "severity": "outside_brain",
              "variant": "partial_noise_outside_brain", "sigma_r": 0.15 + 0.001 * i, "sigma_s": 0.19, "blur": 0.0,
              "sigma_s_cortex": 0.0, "recon_rmse": 0.012 + 0.0001 * i, "dice": 0.8},
+            {"subject": i, "artefact": "partial_noise", "severity": "outside_brain_10mm",
+             "variant": "partial_noise_outside_brain_10mm", "sigma_r": 0.15 + 0.001 * i, "sigma_s": 0.4 if i else 0.2,
+             "blur": 0.0, "sigma_s_cortex": 0.0, "recon_rmse": 0.012 + 0.0001 * i, "dice": 0.77},
         ]
     table = pd.DataFrame(rows)
     clean = table[table["variant"] == "clean"].set_index("subject")
@@ -93,12 +96,12 @@ def hand_made() -> pd.DataFrame:
 def test_damage_summary_numbers_and_targets():
     cutoffs = Cutoffs(sigma_r=0.2, sigma_s=0.3, blur=1.0, sharpness=(0.0, 0.0, 0.0))
     summary = summarise(hand_made(), cutoffs)
-    assert summary["n_subjects"] == 4 and summary["n_copies"] == 12
+    assert summary["n_subjects"] == 4 and summary["n_copies"] == 16
     assert summary["sigma_r_spearman_error"] == pytest.approx(1.0)
     assert summary["sigma_r_auroc_error_doubled"] == pytest.approx(1.0)  # the 4 motion copies
     assert summary["sigma_s_auroc_dice_drop"] == pytest.approx(1.0) and summary["n_dice_drop"] == 2
-    # sigma_r ranks the 2 damaged motion copies above 8 of the 10 others (not the other 2 motion copies)
-    assert summary["sigma_r_auroc_dice_drop"] == pytest.approx(16 / 20)
+    # sigma_r ranks the 2 damaged motion copies above 12 of the 14 others (not the other 2 motion copies)
+    assert summary["sigma_r_auroc_dice_drop"] == pytest.approx(24 / 28)
     assert summary["scores"]["sigma_r"]["auroc_dice_drop"] == summary["sigma_r_auroc_dice_drop"]
     assert summary["scores"]["sigma_s_cortex"]["auroc_error_doubled"] == pytest.approx(0.5)  # a constant score
     assert np.isnan(summary["scores"]["sigma_s_cortex"]["spearman_error"])
@@ -113,6 +116,9 @@ def test_damage_summary_numbers_and_targets():
     assert "sigma_r_auroc_vs_clean_partial_noise_outside_brain" not in targets
     assert targets["kept_outside_brain"]["met"] and summary["kept_outside_brain"] == "4 of 4"
     assert targets["dice_drop_outside_brain"] == {"value": 0.0, "target": 0.02, "met": True}
+    # the same noise from 10 mm: its own figures beside the edge's (a 0.03 drop, 1 of 4 kept)
+    assert targets["dice_drop_outside_brain_10mm"] == {"value": pytest.approx(0.03), "target": 0.02, "met": False}
+    assert not targets["kept_outside_brain_10mm"]["met"] and summary["kept_outside_brain_10mm"] == "1 of 4"
     assert not targets["clean_dice"]["met"]  # 0.80 < 0.82
 
 
