@@ -5,7 +5,9 @@ NiChart subjects with DLMUSE labels (2 mm) and four single scans from other scan
 3 mm, 2 x 2 x 3 mm, one skull-stripped). Every one is a clean research scan, so every verdict but
 ``ok`` is a false alarm. ``summary.json`` holds:
 
-- the share of these clean scans flagged, overall and per group;
+- the share of these clean scans flagged, overall and per group, and beside them the IXI test scans
+  skull-stripped as training strips them (``ixi_test_stripped``: a site that sends stripped scans,
+  judged with the cut-offs for skull-stripped scans, :meth:`~hetero_qc.qc.verdict.Cutoffs.for_scan`);
 - the CGM Dice of the labelled subjects against that of the IXI test scans;
 - sigma_r and sigma_s quartiles beside the IXI test scans';
 - the damage evaluation (``conf/damage.yaml``, the same corruptions as on IXI) of the labelled
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from hetero_qc.data import FolderSource, preprocess
+from hetero_qc.data.augmentation import skull_strip
 from hetero_qc.evaluation.damage import damage_table, damage_variants, judged, site_cutoffs, summarise, verdicts
 from hetero_qc.evaluation.experiment import Trained, figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR, REPO_ROOT
@@ -146,6 +149,7 @@ def main() -> None:
     thick = [r.subject for r in single_records if max(nib.load(r.image).header.get_zooms()[:3]) > THICK_SLICE_MM]
     variants = damage_variants(model, args.overrides)
     tables = {"ixi_test": damage_table(model, model.test_scans, {}, cutoffs.sharpness),
+              "ixi_test_stripped": damage_table(model, [skull_strip(s) for s in model.test_scans], {}, cutoffs.sharpness),
               "nichart": damage_table(model, tuning, variants, cutoffs.sharpness, seed=args.seed + 20_000),
               "nichart_held_out": damage_table(model, held_out, {}, cutoffs.sharpness),
               "single": damage_table(model, single, {}, cutoffs.sharpness)}

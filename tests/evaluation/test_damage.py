@@ -10,13 +10,14 @@ from torch import nn
 
 from hetero_qc.corruption import RandomMotion, RandomPartialNoise, RandomRicianNoise
 from hetero_qc.data import Preprocessing, Scan
-from hetero_qc.evaluation.damage import SHARPNESS, Preprocessed, damage_table, damage_variants, summarise
+from hetero_qc.data.augmentation import skull_strip
+from hetero_qc.evaluation.damage import SHARPNESS, Preprocessed, damage_table, damage_variants, summarise, verdicts
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.inference import TrainedModel
 from hetero_qc.models.networks import MultiTaskNet
 from hetero_qc.models.unet import UNetConfig
 from hetero_qc.qc.scoring import axis_sharpness
-from hetero_qc.qc.verdict import EXCLUDE, OK, Cutoffs
+from hetero_qc.qc.verdict import BLURRED, EXCLUDE, OK, Cutoffs
 from tests.conftest import make_phantom, two_tissues
 
 
@@ -122,18 +123,40 @@ def test_damage_summary_numbers_and_targets():
     assert not targets["clean_dice"]["met"]  # 0.80 < 0.82
 
 
+def test_a_skull_stripped_scans_verdict_is_its_own_cutoffs():
+    # Base cut-offs exclude sigma_s 0.35; the skull-stripped ones (moved up by their clean median)
+    # keep it, and measure blur against their own sharpness profile.
+    stripped = Cutoffs(0.1, 0.4, 0.1, (0.2, -0.1, -0.1), "moved to skull-stripped scans")
+    cutoffs = Cutoffs(0.1, 0.3, 0.1, (0.0, 0.0, 0.0), "validation", skull_stripped=stripped)
+    table = pd.DataFrame({"sigma_r": [0.05] * 4, "sigma_s": [0.35, 0.35, 0.2, 0.2], "blur": [0.0] * 4,
+                          "sharpness_0": [0.0, 0.2, 0.2, 0.05], "sharpness_1": [0.0, -0.1, -0.1, -0.05],
+                          "sharpness_2": [0.0, -0.1, -0.1, 0.0],  # the last blurred by 0.15 along axis 0
+                          "skull_stripped": [False, True, True, True]})
+    assert verdicts(table, cutoffs).tolist() == [EXCLUDE, OK, OK, BLURRED]
+    assert verdicts(table.drop(columns="skull_stripped"), cutoffs).tolist() == [EXCLUDE, EXCLUDE, OK, OK]
+
+
 def test_cutoffs_are_read_beside_a_checkpoint_or_calibrated_on_validation(tmp_path):
     from hetero_qc.evaluation.cutoffs import cutoffs_for
 
     torch.manual_seed(0)
     net = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)))
-    scans = [phantom_scan(0), phantom_scan(1)]
+    scans = [phantom_scan(seed) for seed in range(5)]
     model = Trained(TrainedModel(net.eval(), Path("tiny.ckpt"), 0, None, None, None, None), [], scans)
     variants = {"noise": {"severe": RandomRicianNoise(snr_db=-5.0)},
                 "motion": {"moderate": RandomMotion(degrees=5.0, translation=5.0)}}
     checkpoint = tmp_path / "run" / "model.ckpt"  # need not exist: only its folder is looked in
     calibrated, source = cutoffs_for(model, checkpoint, variants)
-    assert source is None and "on 2 validation scans and 4 corrupted copies" in calibrated.method
+    assert source is None and "on 5 validation scans and 10 corrupted copies" in calibrated.method
+    # and moved to the same scans skull-stripped: by the medians of their clean scores
+    stripped = calibrated.skull_stripped
+    assert stripped is not None and stripped.skull_stripped is None
+    assert "moved to skull-stripped scans (the validation scans, stripped) by the medians of 5" in stripped.method
+    strip_table = damage_table(model, [skull_strip(scan) for scan in scans], {}, calibrated.sharpness)
+    assert stripped.reference["sigma_s"] == pytest.approx(strip_table["sigma_s"].median())
+    assert stripped.sigma_s - calibrated.sigma_s == pytest.approx(
+        strip_table["sigma_s"].median() - calibrated.reference["sigma_s"])
+    assert cutoffs_for(model._replace(val_scans=scans[:4]), checkpoint, variants)[0].skull_stripped is None
     assert set(calibrated.reference) == {"sigma_r", "sigma_s", "blur"}
     assert calibrated.sharpness == pytest.approx(
         tuple(np.mean([axis_sharpness(s.image[0], s.head[0]) for s in scans], axis=0)))

@@ -16,10 +16,10 @@ import torch
 
 from hetero_qc.cli import main
 from hetero_qc.corruption import RandomMotion
-from hetero_qc.data import ScanRecord, preprocess
+from hetero_qc.data import Scan, ScanRecord, preprocess
 from hetero_qc.inference import load_model
 from hetero_qc.qc.run import model_hash
-from hetero_qc.qc.scoring import axis_blur, axis_sharpness
+from hetero_qc.qc.scoring import axis_blur, axis_sharpness, looks_skull_stripped
 from hetero_qc.qc.verdict import (
     BLURRED,
     DEGRADED,
@@ -285,3 +285,39 @@ def test_a_checkpoint_is_scored_with_the_data_config_of_its_own_kind(model, tmp_
         trained("long", "recon", 1, cache_dir=tmp_path)
     scored = trained("long", "recon", 1, checkpoint=model, cache_dir=tmp_path)
     assert scored.model.multitask and len(scored.val_scans) == 1 and len(scored.test_scans) == 1
+
+
+def ball_scan(radius_voxels: int, background: float = 0.0, n: int = 48, spacing: float = 4.0) -> Scan:
+    """A ball of tissue on an ``n``³ grid of ``spacing`` mm, in a background of uniform noise up to ``background``."""
+    grid = torch.linspace(-n / 2, n / 2, n)
+    z, y, x = torch.meshgrid(grid, grid, grid, indexing="ij")
+    head = ((x**2 + y**2 + z**2) < radius_voxels**2)[None]
+    image = torch.where(head, 0.7, background * torch.rand(head.shape, generator=torch.Generator().manual_seed(0)))
+    return Scan("ball", image, head, head, head, False, (spacing,) * 3, np.eye(4))
+
+
+def test_skull_stripped_scans_are_a_brain_sized_head_in_a_zero_background():
+    brain, whole_head = ball_scan(16), ball_scan(22)  # 1.1 L and 2.9 L
+    assert looks_skull_stripped(brain) and not looks_skull_stripped(whole_head)
+    assert not looks_skull_stripped(ball_scan(16, background=0.05))  # a small head in a scanner's noise
+
+
+def test_a_skull_stripped_scan_is_judged_with_its_own_cutoffs(model, tmp_path):
+    # The model's cut-offs exclude everything; those for skull-stripped scans keep everything.
+    judge = tmp_path / "model" / "model.ckpt"
+    judge.parent.mkdir()
+    judge.write_bytes(model.read_bytes())
+    keep = Cutoffs(10.0, 10.0, 10.0, (0.0, 0.0, 0.0), "moved to skull-stripped scans")
+    Cutoffs(0.0, 0.0, 0.0, (0.0, 0.0, 0.0), "test", skull_stripped=keep).save(judge.parent / "cutoffs.json")
+    inputs = tmp_path / "in"
+    write(inputs / "stripped.nii.gz", head())  # a phantom head in a zero background: 0.2 L
+    noisy = head() + np.random.default_rng(0).uniform(0, 40, (40, 40, 40))
+    write(inputs / "whole.nii.gz", noisy)
+    out = tmp_path / "out"
+    assert main(["qc", str(inputs), "--out", str(out), "--model", str(judge)]) == 0
+    table = pd.read_csv(out / "qc.csv").set_index("scan")
+    assert table.loc["stripped", "skull_stripped"] and table.loc["stripped", "verdict"] == OK
+    assert not table.loc["whole", "skull_stripped"] and table.loc["whole", "verdict"] == EXCLUDE
+    saved = Cutoffs.from_dict(json.loads((out / "qc.json").read_text())["cutoffs"])
+    assert saved.skull_stripped == keep  # the nested cut-offs survive the round trip
+    assert "judged with the cut-offs moved to skull-stripped scans" in (out / "report.html").read_text()

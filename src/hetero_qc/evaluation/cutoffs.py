@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ import torch
 
 from hetero_qc.atomic import write_atomic
 from hetero_qc.data import Scan
-from hetero_qc.evaluation.damage import DICE_DROP, damage_table, damage_variants
+from hetero_qc.data.augmentation import skull_strip
+from hetero_qc.evaluation.damage import DICE_DROP, Variants, damage_table, damage_variants, site_cutoffs
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.qc.scoring import axis_sharpness
-from hetero_qc.qc.verdict import SCORED, Cutoffs, youden_threshold
+from hetero_qc.qc.verdict import MIN_SITE_SCANS, SCORED, Cutoffs, youden_threshold
 
 FALSE_ALARMS = 0.05  # at most this share of clean validation scans may be flagged by a cut-off
 
@@ -72,6 +74,22 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
     return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method, reference)
 
 
+def calibrated(model: Trained, variants: Variants, seed: int = 0) -> tuple[Cutoffs, pd.DataFrame]:
+    """Cut-offs calibrated on ``model``'s validation scans under the damage ``variants``
+    (:func:`calibrate_cutoffs`), with their ``skull_stripped`` cut-offs: moved to the same scans
+    stripped as training strips them (:func:`~hetero_qc.data.augmentation.skull_strip`), scored clean,
+    as a site's clean scans move them (none with fewer than :data:`~hetero_qc.qc.verdict.MIN_SITE_SCANS`
+    validation scans); and the calibration table."""
+    profile = sharpness_profile(model.val_scans)
+    table = damage_table(model, model.val_scans, variants, profile, seed)
+    cutoffs = calibrate_cutoffs(table, profile)
+    if len(model.val_scans) < MIN_SITE_SCANS:
+        return cutoffs, table
+    stripped = damage_table(model, [skull_strip(scan) for scan in model.val_scans], {}, profile)
+    moved = site_cutoffs(cutoffs, stripped, "skull-stripped scans (the validation scans, stripped)")
+    return replace(cutoffs, skull_stripped=moved), table
+
+
 def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0,
                 calibrate: bool = False) -> tuple[Cutoffs, Path | None]:
     """The verdict cut-offs of ``checkpoint``: the ``cutoffs.json`` beside it (a shipped model's) and that
@@ -81,8 +99,7 @@ def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0,
     beside = Path(checkpoint).parent / "cutoffs.json"
     if beside.exists() and not calibrate:
         return Cutoffs.load(beside), beside
-    profile = sharpness_profile(model.val_scans)
-    return calibrate_cutoffs(damage_table(model, model.val_scans, variants, profile, seed), profile), None
+    return calibrated(model, variants, seed)[0], None
 
 
 def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] = ()) -> Cutoffs:
@@ -94,9 +111,7 @@ def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] 
     checkpoint = torch.load(model.model.path, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
-    profile = sharpness_profile(model.val_scans)
-    table = damage_table(model, model.val_scans, damage_variants(model, overrides), profile)
-    cutoffs = calibrate_cutoffs(table, profile)
+    cutoffs, table = calibrated(model, damage_variants(model, overrides))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
     write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))

@@ -25,7 +25,7 @@ from hetero_qc.evaluation.predictions import predict_copies
 from hetero_qc.evaluation.stats import auroc_mann_whitney
 from hetero_qc.metrics import dice, predicted_cgm, scan_sigma_s_band, scan_sigma_s_cortex, scan_sigma_s_head
 from hetero_qc.models.networks import NetOutput
-from hetero_qc.qc.scoring import axis_sharpness, scan_scores
+from hetero_qc.qc.scoring import axis_sharpness, looks_skull_stripped, scan_scores
 from hetero_qc.qc.verdict import EXCLUDE, Cutoffs, ScanScores
 
 DICE_DROP = 0.05  # a copy whose CGM Dice falls by more than this from its clean scan's is damaged
@@ -106,6 +106,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
     rows = []
     for index, scan in enumerate(scans):
         clean, brain = scan.image[None], scan.brain[None]
+        stripped = looks_skull_stripped(scan)  # how the scan was delivered, whatever is done to its copies
         generator = torch.Generator().manual_seed(seed + index)
         copies, labels = [clean], [CLEAN]
         for artefact, levels in variants.items():
@@ -124,6 +125,7 @@ def damage_table(model: Trained, scans: list[Scan], variants: Variants, profile:
                 "dice": float(dice(predicted_cgm(copy.out.seg_logits), scan.cgm[None])) if segments else np.nan,
                 **_sigma_s_candidates(copy.out, head, scan.spacing),
                 **dict(zip(SHARPNESS, axis_sharpness(copy.corrupted[0, 0], scan.head[0]))),
+                "skull_stripped": stripped,
             })
     table = pd.DataFrame(rows)
     clean_rows = table[table["variant"] == "clean"].set_index("subject")
@@ -144,9 +146,15 @@ def _sigma_s_candidates(out: NetOutput, head: Tensor, spacing: tuple[float, floa
 
 
 def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
-    """The verdict of every row's scores under ``cutoffs``."""
-    return table.apply(lambda r: cutoffs.verdict(ScanScores(r["sigma_r"], r["sigma_s"], r["blur"])),
-                       axis=1)
+    """The verdict of every row's scores under ``cutoffs``, as the QC tool judges: a skull-stripped
+    scan's (column ``skull_stripped``) under :meth:`~hetero_qc.qc.verdict.Cutoffs.for_scan`'s, with its
+    blur measured against their sharpness profile."""
+    def verdict(row: pd.Series) -> str:
+        chosen = cutoffs.for_scan(bool(row.get("skull_stripped", False)))
+        blur = row["blur"] if chosen is cutoffs else max(p - row[k] for p, k in zip(chosen.sharpness, SHARPNESS))
+        return chosen.verdict(ScanScores(row["sigma_r"], row["sigma_s"], blur))
+
+    return table.apply(verdict, axis=1)
 
 
 def site_cutoffs(cutoffs: Cutoffs, clean: pd.DataFrame, site: str) -> Cutoffs:

@@ -58,8 +58,17 @@ def render(scans: list[ScoredScan], failures: list[str], cutoffs: Cutoffs, model
     """The whole report as one HTML string (images inlined)."""
     rows = "".join(
         f"<tr><td>{html.escape(s.name)}</td><td style='color:{COLOURS[s.verdict]}'><b>{html.escape(s.verdict)}</b></td>"
-        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td></tr>"
+        f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td>"
+        f"<td>{'yes' if s.skull_stripped else ''}</td></tr>"
         for s in scans)
+    stripped = cutoffs.skull_stripped
+    stripped_note = "" if stripped is None else (
+        f"<p>A scan that arrives skull-stripped (its head no bigger than a brain, in a zero background; "
+        f"<i>skull-stripped</i> in the table) is judged with the cut-offs moved to skull-stripped scans: "
+        f"sigma_r &le; {stripped.sigma_r:.4f}, sigma_s &le; {stripped.sigma_s:.4f} and blur &le; {stripped.blur:.3f} "
+        f"against their sharpness {', '.join(f'{v:.3f}' for v in stripped.sharpness)} "
+        f"({html.escape(stripped.method.rsplit('; ', 1)[-1])}): sigma_r covers the brain only there, and "
+        "sigma_s reads cortex against a zero background.</p>")
     failed = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
     cards = "".join(f"<h3>{html.escape(s.name)} — <span style='color:{COLOURS[s.verdict]}'>{html.escape(s.verdict)}"
                     f"</span></h3>" + (f"<img src='{mosaic(s)}'>" if s.slices is not None else
@@ -88,7 +97,7 @@ probability (cortex the network half gave up still counts; background it is sure
 field of view, does not); blur: how far the sharpness of the
 blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
 axes) falls below that of the clean calibration scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
-Cut-offs: {html.escape(cutoffs.method)}.</p>
-<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th></tr>
+Cut-offs: {html.escape(cutoffs.method)}.</p>{stripped_note}
+<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>skull-stripped</th></tr>
 {rows}</table>{f"<h2>Failed</h2><ul>{failed}</ul>" if failures else ""}
 <h2>Group</h2>{strip}<h2>Per scan</h2>{cards}</body></html>"""
