@@ -135,13 +135,21 @@ def _calibrate_site(args: argparse.Namespace) -> None:
 
 
 def _ship(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from hetero_qc.evaluation.cutoffs import ship
     from hetero_qc.evaluation.experiment import trained
 
     model = trained(args.profile, "multitask", args.max_subjects, args.checkpoint)
     path = model.model.path  # a run's checkpoints/last.ckpt, or a committed record's last.ckpt beside its config
     run_dir = path.parent if (path.parent / "config.yaml").exists() else path.parent.parent
-    cutoffs = ship(model, Path(args.out), run_dir, args.overrides)
+    table = None
+    if args.validation_scores:
+        try:
+            table = pd.read_csv(args.validation_scores)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{args.validation_scores}: cannot read the scored validation copies ({error})") from None
+    cutoffs = ship(model, Path(args.out), run_dir, args.overrides, table)
     print(f"Shipped {model.model.path} to {args.out}/ with cut-offs sigma_r={cutoffs.sigma_r:.4f}, "
           f"sigma_s={cutoffs.sigma_s:.4f}, blur={cutoffs.blur:.3f}")
 
@@ -234,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     shipper.add_argument("--checkpoint", default=None,
                          help="ship this checkpoint of a run (its run folder's config and metrics go with it) "
                               "rather than the profile's trained model")
+    shipper.add_argument("--validation-scores", default=None,
+                         help="the validation copies an earlier ship of this checkpoint scored (its validation_scores.csv): "
+                              "calibrate on them rather than scoring them again (minutes, not half an hour)")
     shipper.add_argument("overrides", nargs="*", help="Hydra overrides of conf/damage.yaml, the calibration's corruptions "
                                                       "(e.g. levels=[moderate,outside_brain,cortex_box] for a quicker run)")
     shipper.set_defaults(run=_ship)

@@ -1,5 +1,6 @@
 """The damage evaluation: its table from a (tiny, untrained) network, and its summary on a hand-made table."""
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,20 @@ def test_an_interrupted_ship_leaves_the_shipped_files_as_they_were(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         cutoffs_module.ship(model, shipped, tmp_path)
     assert (shipped / "model.ckpt").read_bytes() == b"the old model" and sorted(shipped.iterdir()) == [shipped / "model.ckpt"]
+
+
+def test_cutoffs_calibrate_again_on_copies_already_scored():
+    from hetero_qc.evaluation.cutoffs import calibrated
+
+    torch.manual_seed(0)
+    net = MultiTaskNet(UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2)))
+    scans = [phantom_scan(seed) for seed in range(5)]
+    model = Trained(TrainedModel(net.eval(), Path("tiny.ckpt"), 0, None, None, None, None), [], scans)
+    variants = {"noise": {"severe": RandomRicianNoise(snr_db=-5.0)}}
+    cutoffs, table = calibrated(model, variants)
+    again, same = calibrated(model, {}, table=pd.read_csv(io.StringIO(table.to_csv(index=False))))
+    assert again == cutoffs and len(same) == 10  # the copies as validation_scores.csv keeps them
+    with pytest.raises(ValueError, match="of 4 scans, not of the 5 validation scans"):
+        calibrated(model, {}, table=table[table["subject"] != "s4"])
+    with pytest.raises(ValueError, match=r"lack the columns \['damaged'\]"):
+        calibrated(model, {}, table=table.drop(columns="damaged"))

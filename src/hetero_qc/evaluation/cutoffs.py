@@ -74,14 +74,31 @@ def calibrate_cutoffs(table: pd.DataFrame, profile: tuple[float, float, float]) 
     return Cutoffs(cut("sigma_r", doubled, ~doubled), sigma_s, cut("blur", motion, clean), profile, method, reference)
 
 
-def calibrated(model: Trained, variants: Variants, seed: int = 0) -> tuple[Cutoffs, pd.DataFrame]:
+def calibrated(model: Trained, variants: Variants, seed: int = 0,
+               table: pd.DataFrame | None = None) -> tuple[Cutoffs, pd.DataFrame]:
     """Cut-offs calibrated on ``model``'s validation scans under the damage ``variants``
     (:func:`calibrate_cutoffs`), with their ``skull_stripped`` cut-offs: moved to the same scans
     stripped as training strips them (:func:`~hetero_qc.data.augmentation.skull_strip`), scored clean,
     as a site's clean scans move them (none with fewer than :data:`~hetero_qc.qc.verdict.MIN_SITE_SCANS`
-    validation scans); and the calibration table."""
+    validation scans); and the calibration table. ``table``: the validation copies already scored (the
+    ``validation_scores.csv`` an earlier ship of the same model wrote), used instead of scoring them
+    again (``variants`` unused), so a change to the calibration alone takes minutes, not half an hour.
+
+    Raises:
+        ValueError: for a ``table`` of other scans than the validation scans, or without a column
+            the calibration reads.
+    """
     profile = sharpness_profile(model.val_scans)
-    table = damage_table(model, model.val_scans, variants, profile, seed)
+    if table is None:
+        table = damage_table(model, model.val_scans, variants, profile, seed)
+    else:
+        subjects, expected = set(table.get("subject", [])), {scan.subject for scan in model.val_scans}
+        if subjects != expected:
+            raise ValueError(f"the scored copies are of {len(subjects)} scans, not of the {len(expected)} validation "
+                             "scans of this model's split (another model's, or other --max-subjects?)")
+        missing = {"variant", "damaged", "error_doubled", *SCORED} - set(table.columns)
+        if missing:
+            raise ValueError(f"the scored copies lack the columns {sorted(missing)}")
     cutoffs = calibrate_cutoffs(table, profile)
     if len(model.val_scans) < MIN_SITE_SCANS:
         return cutoffs, table
@@ -102,16 +119,18 @@ def cutoffs_for(model: Trained, checkpoint: Path, variants: dict, seed: int = 0,
     return calibrated(model, variants, seed)[0], None
 
 
-def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] = ()) -> Cutoffs:
+def ship(model: Trained, out_dir: Path, run_dir: Path, overrides: Sequence[str] = (),
+         table: pd.DataFrame | None = None) -> Cutoffs:
     """Write a slim checkpoint (weights and hyper-parameters, no optimiser), the cut-offs calibrated on
-    the damage variants (``conf/damage.yaml`` with Hydra ``overrides``), the validation scores, and the
+    the damage variants (``conf/damage.yaml`` with Hydra ``overrides``; or on ``table``, the copies
+    already scored, :func:`calibrated`), the validation scores, and the
     run's config and metrics into ``out_dir``. Everything is computed before the first file is written
     (the calibration takes minutes): an interrupted run leaves the shipped model and its cut-offs as
     they were, not a new model beside the old cut-offs."""
     checkpoint = torch.load(model.model.path, map_location="cpu", weights_only=True)
     slim = {key: checkpoint[key] for key in ("state_dict", "hyper_parameters", "hetero_qc", "global_step")}
     slim["state_dict"] = {k: v for k, v in slim["state_dict"].items() if k.startswith("net.")}
-    cutoffs, table = calibrated(model, damage_variants(model, overrides))
+    cutoffs, table = calibrated(model, damage_variants(model, overrides) if table is None else {}, table=table)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "model.ckpt", lambda tmp: torch.save(slim, tmp))
     write_atomic(out_dir / "validation_scores.csv", lambda tmp: table.to_csv(tmp, index=False))
