@@ -151,10 +151,15 @@ def verdicts(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.Series:
     blur measured against their sharpness profile."""
     def verdict(row: pd.Series) -> str:
         chosen = cutoffs.for_scan(bool(row.get("skull_stripped", False)))
-        blur = row["blur"] if chosen is cutoffs else max(p - row[k] for p, k in zip(chosen.sharpness, SHARPNESS))
+        blur = row["blur"] if chosen is cutoffs else float(_blur(row[list(SHARPNESS)].to_numpy(float), chosen))
         return chosen.verdict(ScanScores(row["sigma_r"], row["sigma_s"], blur))
 
     return table.apply(verdict, axis=1)
+
+
+def _blur(sharpness: np.ndarray, cutoffs: Cutoffs) -> np.ndarray:
+    """:func:`~hetero_qc.qc.scoring.axis_blur` from stored per-axis sharpness ``(..., 3)`` against ``cutoffs``' profile."""
+    return (np.asarray(cutoffs.sharpness) - sharpness).max(axis=-1)
 
 
 def site_cutoffs(cutoffs: Cutoffs, clean: pd.DataFrame, site: str) -> Cutoffs:
@@ -167,7 +172,7 @@ def site_cutoffs(cutoffs: Cutoffs, clean: pd.DataFrame, site: str) -> Cutoffs:
 def judged(table: pd.DataFrame, cutoffs: Cutoffs) -> pd.DataFrame:
     """``table`` with its blur measured against ``cutoffs``' sharpness profile (a site's own, after
     :func:`site_cutoffs`) and every row's verdict under them."""
-    table = table.assign(blur=(np.asarray(cutoffs.sharpness) - table[list(SHARPNESS)].to_numpy()).max(axis=1))
+    table = table.assign(blur=_blur(table[list(SHARPNESS)].to_numpy(float), cutoffs))
     return table.assign(verdict=verdicts(table, cutoffs))
 
 
