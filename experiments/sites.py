@@ -23,7 +23,7 @@ labelled subjects, clean and corrupted, and the held-out ones are judged with th
 come from four scanners, one scan each: no site of theirs has scans to calibrate on.
 ``as_a_user_would`` pools the clean other-site scans as a user meets them: the labelled ones (all
 but the site reference) under their site's cut-offs, the single scans under IXI's, with the share
-flagged, and the same without the thick-slice scans (a voxel side over :data:`THICK_SLICE_MM`), which
+flagged, and the same without the thick-slice scans (:func:`~hetero_qc.qc.scoring.thick_slices`), which
 the tool may call blurred.
 
     python experiments/sites.py [--checkpoint src/hetero_qc/shipped/model.ckpt] [--data DIR] [--site-reference N]
@@ -45,10 +45,10 @@ from hetero_qc.data.augmentation import skull_strip
 from hetero_qc.evaluation.damage import damage_table, damage_variants, judged, site_cutoffs, summarise, verdicts
 from hetero_qc.evaluation.experiment import Trained, figure_parser, save_results, trained
 from hetero_qc.paths import MODEL_DIR, REPO_ROOT
+from hetero_qc.qc.scoring import thick_slices
 from hetero_qc.qc.verdict import OK, SCORED, Cutoffs
 
 OTHER_SITES = REPO_ROOT.parent / "shared" / "data" / "other-sites"
-THICK_SLICE_MM = 2.5  # slices thicker than the model's 2 mm grid (the 1 x 1 x 3 and 2 x 2 x 3 mm single scans)
 
 
 def quartiles(values: pd.Series) -> list[float]:
@@ -146,7 +146,7 @@ def main() -> None:
     tuning, held_out = labelled[: len(labelled) - args.held_out], labelled[len(labelled) - args.held_out:]
     single_records = FolderSource(data / "single", "*.nii.gz", r"(?P<subject>.+)_T1w").records()
     single = [preprocess(r, settings) for r in single_records]
-    thick = [r.subject for r in single_records if max(nib.load(r.image).header.get_zooms()[:3]) > THICK_SLICE_MM]
+    thick = [r.subject for r in single_records if thick_slices(nib.load(r.image).header.get_zooms()[:3], (settings.spacing,))]
     variants = damage_variants(model, args.overrides)
     tables = {"ixi_test": damage_table(model, model.test_scans, {}, cutoffs.sharpness),
               "ixi_test_stripped": damage_table(model, [skull_strip(s) for s in model.test_scans], {}, cutoffs.sharpness),

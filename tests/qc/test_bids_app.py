@@ -38,14 +38,16 @@ def test_participant_then_group_write_bids_derivatives(model, dataset, tmp_path,
         assert nib.load(anat / f"sub-01_ses-a_run-1_desc-{desc}_T1w.nii.gz").shape == (32, 32, 32)
     sidecar = json.loads((anat / "sub-01_ses-a_run-1_T1w.json").read_text())
     assert sidecar["Sources"] == ["bids:raw:sub-01/ses-a/anat/sub-01_ses-a_run-1_T1w.nii.gz"]
-    assert {"verdict", "sigma_r", "sigma_s", "blur", "cutoffs"} <= set(sidecar)
+    assert {"verdict", "sigma_r", "sigma_s", "blur", "cutoffs", "slice_mm", "thick_slices", "note"} <= set(sidecar)
     assert (out / "sub-01" / "ses-b" / "anat" / "sub-01_ses-b_acq-fast_T1w.json").exists()
     assert not (out / "sub-02").exists()  # not asked for
     assert main(["qc", str(dataset), str(out), "participant", "--participant-label", "sub-02", "--model", str(model)]) == 0
     assert main(["qc", str(dataset), str(out), "group"]) == 0
     table = pd.read_csv(out / "group_T1w.tsv", sep="\t")
     assert list(table["scan"]) == ["sub-01_ses-a_run-1", "sub-01_ses-b_acq-fast", "sub-02"]
-    assert list(table["verdict"]) == [json.loads(p.read_text())["verdict"] for p in sorted(out.glob("sub-*/**/*_T1w.json"))]
+    sidecars = [json.loads(p.read_text()) for p in sorted(out.glob("sub-*/**/*_T1w.json"))]
+    for column in ("verdict", "slice_mm", "thick_slices"):  # the group table carries each sidecar's line
+        assert list(table[column]) == [values[column] for values in sidecars]
     report = (out / "report.html").read_text()
     assert "sub-01/ses-a/anat/sub-01_ses-a_run-1_T1w.html" in report and "3 scan(s) scored" in report
     for path in out.glob("sub-*/**/*_T1w.json"):  # sidecars of a hetero_qc before scores_version: made verdicts

@@ -19,7 +19,7 @@ from hetero_qc.corruption import RandomMotion
 from hetero_qc.data import Scan, ScanRecord, preprocess
 from hetero_qc.inference import load_model
 from hetero_qc.qc.run import model_hash
-from hetero_qc.qc.scoring import axis_blur, axis_sharpness, looks_skull_stripped
+from hetero_qc.qc.scoring import ScoredScan, axis_blur, axis_sharpness, looks_skull_stripped, thick_slices
 from hetero_qc.qc.verdict import (
     BLURRED,
     DEGRADED,
@@ -321,3 +321,34 @@ def test_a_skull_stripped_scan_is_judged_with_its_own_cutoffs(model, tmp_path):
     saved = Cutoffs.from_dict(json.loads((out / "qc.json").read_text())["cutoffs"])
     assert saved.skull_stripped == keep  # the nested cut-offs survive the round trip
     assert "judged with the cut-offs moved to skull-stripped scans" in (out / "report.html").read_text()
+
+
+def test_thick_slices_come_from_the_header_against_the_models_grid():
+    assert thick_slices((1.0, 1.0, 3.0), (2.0, 2.0, 2.0)) and thick_slices((2.0, 3.0, 2.0), (2.0,))
+    assert not thick_slices((0.94, 0.94, 1.2), (2.0,)) and not thick_slices((2.4, 2.0, 2.0), (2.0,))
+    assert thick_slices((1.0, 1.0, 1.5), (1.0,))  # on a 1 mm model's grid, 1.5 mm slices are thick
+    scores = ScanScores(0.1, 0.5, 0.3)
+    blurred = ScoredScan("s", scores, BLURRED, {}, slice_mm=3.0, thick_slices=True)
+    assert blurred.note.startswith("3 mm slices (its header): blurred by its acquisition")
+    assert "may be why" in ScoredScan("s", scores, EXCLUDE, {}, slice_mm=3.0, thick_slices=True).note
+    assert ScoredScan("s", scores, BLURRED, {}, slice_mm=1.0).note == ""  # blurred at 1 mm: no excuse in the header
+
+
+def test_the_tool_says_when_a_scans_own_slices_blur_it(model, tmp_path):
+    # Cut-offs that call every scan blurred: the note tells thick slices' blur from a fine scan's. The tiny
+    # model's grid is 6 mm (tests/test_train.py), so slices over 7.5 mm are thick there.
+    judge = tmp_path / "model" / "model.ckpt"
+    judge.parent.mkdir()
+    judge.write_bytes(model.read_bytes())
+    Cutoffs(10.0, 10.0, -10.0, (0.0, 0.0, 0.0), "test").save(judge.parent / "cutoffs.json")
+    inputs = tmp_path / "in"
+    write(inputs / "thick.nii.gz", head(), zooms=(2.0, 2.0, 8.0))
+    write(inputs / "fine.nii.gz", head())
+    out = tmp_path / "out"
+    assert main(["qc", str(inputs), "--out", str(out), "--model", str(judge)]) == 0
+    table = pd.read_csv(out / "qc.csv", keep_default_na=False).set_index("scan")
+    assert (table["verdict"] == BLURRED).all()
+    assert table.loc["thick", "slice_mm"] == 8.0 and table.loc["thick", "thick_slices"]
+    assert table.loc["thick", "note"].startswith("8 mm slices (its header): blurred by its acquisition")
+    assert table.loc["fine", "slice_mm"] == 2.0 and not table.loc["fine", "thick_slices"] and table.loc["fine", "note"] == ""
+    assert "8 mm slices (its header)" in (out / "report.html").read_text()

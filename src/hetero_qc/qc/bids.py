@@ -82,8 +82,8 @@ def participant(bids_dir: Path, out_dir: Path, model: Path, participants: list[s
     for scan in scored:
         image, (_, sidecar, report) = images[scan.name], paths[scan.name]
         write_text(sidecar, json.dumps({
-            "Sources": [f"bids:raw:{image.relative_to(bids_dir)}"], "verdict": scan.verdict, **asdict(scan.scores),
-            "skull_stripped": scan.skull_stripped, "seconds": seconds[scan.name], "cutoffs": asdict(cutoffs),
+            "Sources": [f"bids:raw:{image.relative_to(bids_dir)}"], **scan.row(), "seconds": seconds[scan.name],
+            "cutoffs": asdict(cutoffs),
             "hetero_qc": {"version": hetero_qc.__version__, "model": str(model), "model_sha256": digest},
         }, indent=1))
         write_text(report, render([scan], [], cutoffs, str(model)))
@@ -104,7 +104,9 @@ def read_sidecars(out_dir: Path) -> tuple[list[ScoredScan], Cutoffs, str]:
         scores = ScanScores(*(values[field] for field in ScanScores.__dataclass_fields__))
         files = {"report": sidecar.with_suffix(".html")}
         scans.append(ScoredScan(sidecar.name.removesuffix("_T1w.json"), scores, values["verdict"], files,
-                                skull_stripped=bool(values.get("skull_stripped", False))))
+                                skull_stripped=bool(values.get("skull_stripped", False)),
+                                slice_mm=float(values.get("slice_mm", float("nan"))),
+                                thick_slices=bool(values.get("thick_slices", False))))
         cutoffs.add(json.dumps(asdict(Cutoffs.from_dict(values["cutoffs"], check_version=False)),
                                sort_keys=True))  # old sidecars too: their verdicts are made
         models.add(values["hetero_qc"]["model"])
@@ -119,8 +121,7 @@ def read_sidecars(out_dir: Path) -> tuple[list[ScoredScan], Cutoffs, str]:
 def group(out_dir: Path) -> int:
     """Write ``group_T1w.tsv`` and the group ``report.html`` of the scans already scored in ``out_dir``."""
     scans, cutoffs, model = read_sidecars(out_dir)
-    table = pd.DataFrame([{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "skull_stripped": s.skull_stripped}
-                          for s in scans])
+    table = pd.DataFrame([s.row() for s in scans])
     write_text(out_dir / GROUP_TABLE, table.to_csv(sep="\t", index=False))
     for scan in scans:  # the report links each scan's own report, relative to the group report
         scan.files["report"] = scan.files["report"].relative_to(out_dir)

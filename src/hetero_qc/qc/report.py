@@ -59,7 +59,7 @@ def render(scans: list[ScoredScan], failures: list[str], cutoffs: Cutoffs, model
     rows = "".join(
         f"<tr><td>{html.escape(s.name)}</td><td style='color:{COLOURS[s.verdict]}'><b>{html.escape(s.verdict)}</b></td>"
         f"<td>{s.scores.sigma_r:.4f}</td><td>{s.scores.sigma_s:.4f}</td><td>{s.scores.blur:.3f}</td>"
-        f"<td>{'yes' if s.skull_stripped else ''}</td></tr>"
+        f"<td>{'yes' if s.skull_stripped else ''}</td><td>{s.slice_mm:g}</td><td>{html.escape(s.note)}</td></tr>"
         for s in scans)
     stripped = cutoffs.skull_stripped
     stripped_note = "" if stripped is None else (
@@ -87,7 +87,9 @@ and blur &le; {cutoffs.blur:.3f}.</li>
 (sigma_r &gt; {cutoffs.sigma_r:.4f}), but the cortical segmentation is as certain as on clean scans.</li>
 <li><b style='color:{COLOURS[BLURRED]}'>{BLURRED}</b>: the scan is much blurrier along one axis than the clean
 scans the cut-offs were calibrated on (blur &gt; {cutoffs.blur:.3f}),
-as rigid motion blurs the phase-encode axis, and simulated motion lowers the CGM Dice: check these scans before use.</li>
+as rigid motion blurs the phase-encode axis, and simulated motion lowers the CGM Dice: check these scans before use.
+Slices thicker than the model's grid by more than a quarter (from the scan's header) blur it too, and the note
+says so: that blur is the acquisition's, not necessarily motion, and the cortex along those slices is partial-volumed.</li>
 <li><b style='color:{COLOURS[EXCLUDE]}'>{EXCLUDE}</b>: the cortical segmentation itself is uncertain
 (sigma_s &gt; {cutoffs.sigma_s:.4f}).</li></ul>
 <p>sigma_r: the reconstruction error the network predicts, its standard deviation as a root mean square
@@ -98,6 +100,7 @@ field of view, does not); blur: how far the sharpness of the
 blurriest axis (log mean squared difference of neighbouring head voxels, less its mean over the three
 axes) falls below that of the clean calibration scans, {", ".join(f"{v:.3f}" for v in cutoffs.sharpness)}.
 Cut-offs: {html.escape(cutoffs.method)}.</p>{stripped_note}
-<h2>Scans</h2><table><tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>skull-stripped</th></tr>
+<h2>Scans</h2><table>
+<tr><th>scan</th><th>verdict</th><th>sigma_r</th><th>sigma_s</th><th>blur</th><th>skull-stripped</th><th>slices (mm)</th><th>note</th></tr>
 {rows}</table>{f"<h2>Failed</h2><ul>{failed}</ul>" if failures else ""}
 <h2>Group</h2>{strip}<h2>Per scan</h2>{cards}</body></html>"""

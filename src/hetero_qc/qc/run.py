@@ -120,9 +120,9 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     trained, cutoffs, target = load_qc_model(model, device, cutoffs_file)
     jobs = [Job(item.name, item.path, flat_map_paths(out_dir, item.name), item.problem) for item in expand_inputs(inputs)]
     scored, failures, seconds = score_all(jobs, trained, cutoffs, target)
-    rows = [{"scan": s.name, "verdict": s.verdict, **asdict(s.scores), "skull_stripped": s.skull_stripped,
-             "seconds": seconds[s.name], **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
-    columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "skull_stripped", "seconds"]
+    rows = [{**s.row(), "seconds": seconds[s.name], **{f"{k}_map": str(p) for k, p in s.files.items()}} for s in scored]
+    columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "skull_stripped", "slice_mm", "thick_slices", "note",
+               "seconds"]
     write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in MAPS]).to_csv(index=False))
     write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
                                                  "scans": rows, "failures": failures}, indent=1))

@@ -4,7 +4,8 @@ a verdict."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from hetero_qc.data.nifti import load_volume, save_volume
 from hetero_qc.inference import TrainedModel, sigma
 from hetero_qc.metrics import scan_sigma_r, scan_sigma_s
 from hetero_qc.models.networks import NetOutput
-from hetero_qc.qc.verdict import Cutoffs, ScanScores
+from hetero_qc.qc.verdict import BLURRED, EXCLUDE, Cutoffs, ScanScores
 
 MAX_ANISOTROPY = 4.0  # largest / smallest voxel side
 MAX_FOV_MM = 400.0  # a head needs ~250 mm; beyond this it is a body scan or a broken header
@@ -30,6 +31,9 @@ MAPS = ("recon", "sigma", "cgm", "sigma_seg")
 # others sampled (9 IXI, 6 NiChart, SPM's).
 STRIPPED_MAX_LITRES = 2.4
 STRIPPED_MAX_BACKGROUND = 0.02  # share of the voxels outside the head above zero
+# Slices thicker than the model's grid by more than a quarter (2.5 mm on the 2 mm grid): the 1 x 1 x 3 and
+# 2 x 2 x 3 mm scans of other scanners, blur 0.38-0.43 against clean IXI's 0.01-0.08 (results/sites/).
+THICK_SLICE_RATIO = 1.25
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,26 @@ class ScoredScan:
     files: dict[str, Path]
     slices: dict[str, np.ndarray] | None = None  # None: read back from a BIDS sidecar (group level)
     skull_stripped: bool = False  # judged with the cut-offs for skull-stripped scans (Cutoffs.for_scan)
+    slice_mm: float = float("nan")  # the input's thickest voxel side, from its header (NaN: not recorded)
+    thick_slices: bool = False  # thicker than the model's grid resolves (thick_slices())
+
+    @property
+    def note(self) -> str:
+        """What the scan's acquisition says about its verdict: empty unless its slices are thick. Their
+        blur is the acquisition's, which the blur score cannot tell from motion but the header can."""
+        if not self.thick_slices:
+            return ""
+        slices = f"{self.slice_mm:g} mm slices (its header)"
+        if self.verdict == BLURRED:
+            return f"{slices}: blurred by its acquisition, not necessarily by motion; cortex along them is partial-volumed"
+        if self.verdict == EXCLUDE:
+            return f"{slices}: thicker than the model's grid, which may be why the segmentation is uncertain"
+        return f"{slices}: thicker than the model's grid; cortex along them is partial-volumed"
+
+    def row(self) -> dict:
+        """The scan's line in qc.csv, a BIDS sidecar and the group table."""
+        return {"scan": self.name, "verdict": self.verdict, **asdict(self.scores), "skull_stripped": self.skull_stripped,
+                "slice_mm": self.slice_mm, "thick_slices": self.thick_slices, "note": self.note}
 
 
 def check_geometry(path: Path, shape: tuple[int, ...], spacing: tuple[float, ...]) -> None:
@@ -57,6 +81,13 @@ def check_geometry(path: Path, shape: tuple[int, ...], spacing: tuple[float, ...
         raise ValueError(f"{path}: field of view {max(fov):.0f} mm exceeds {MAX_FOV_MM:.0f} mm; is this a head T1?")
     if min(shape) < 8:
         raise ValueError(f"{path}: {shape} is not a 3D volume (a side under 8 voxels)")
+
+
+def thick_slices(spacing: Sequence[float], grid: Sequence[float]) -> bool:
+    """Whether voxel sides ``spacing`` (mm, a scan's header) include slices thicker than the model's
+    ``grid`` resolves: the thickest over :data:`THICK_SLICE_RATIO` times the grid's. Blur along such slices
+    is the acquisition's, and no network undoes it."""
+    return max(spacing) > THICK_SLICE_RATIO * max(grid)
 
 
 def looks_skull_stripped(scan: Scan) -> bool:
@@ -158,4 +189,5 @@ def score_file(model: TrainedModel, cutoffs: Cutoffs, name: str, path: Path, map
     middle = scan.image.shape[1] // 2
     slices = {"input": scan.image[0, middle].numpy(), "sigma": maps["sigma"][0, 0, middle].numpy(),
               "cgm": maps["cgm"][0, 0, middle].numpy(), "sigma_seg": maps["sigma_seg"][0, 0, middle].numpy()}
-    return ScoredScan(name, scores, cutoffs.verdict(scores), dict(map_paths), slices, stripped)
+    return ScoredScan(name, scores, cutoffs.verdict(scores), dict(map_paths), slices, stripped,
+                      max(reference.spacing), thick_slices(reference.spacing, scan.spacing))
