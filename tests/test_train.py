@@ -184,6 +184,20 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
     assert counts == {8}  # every patch of the shrunk epoch: 4 batches of 2, fewer than the 16 it would take
     variances = [v for k, v in state.items() if k.endswith("running_var")]
     assert len(variances) >= 10 and not any(torch.all(v == 1) for v in variances)
+    # Into mixed norms: the same statistics estimated, each instance share at 1, so the network starts as the
+    # instance-norm one it came from; the shares train at norm_share_lr, the weights at the optimiser's rate.
+    mixed_cfg = config(tmp_path / "mixed", "multitask_finetune", [*shrink, "model.net.unet.norm=mixed",
+                                                                  "model.norm_share_lr=0.01"])
+    mixed = instantiate(mixed_cfg.model, _recursive_=False)
+    start_from(mixed, source, instantiate(mixed_cfg.data))
+    shares = [v for k, v in mixed.net.state_dict().items() if k.endswith("instance_share")]
+    assert len(shares) == len(variances) and all(torch.all(v == 1) for v in shares)
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(mixed.net.eval()(x).seg_logits, module.net.eval()(x).seg_logits)
+    groups = mixed.configure_optimizers()["optimizer"].param_groups
+    trained_shares = [p for name, p in mixed.named_parameters() if name.endswith("instance_share")]  # shared once
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 0.01] and groups[1]["params"] == trained_shares
     # Fine-tuned with fixed norms: the checkpoint loads with its statistics, which training left alone;
     # and its statistics have no place in a network of instance norms.
     run(config(tmp_path / "fixed", "multitask_finetune", [*shrink, "model.net.unet.norm=fixed", f"init_from={source}",

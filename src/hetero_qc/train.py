@@ -62,15 +62,17 @@ def instantiate_logger(cfg: DictConfig) -> Logger | bool:
                          f"pip install 'hetero-qc[{extra}]' (make install includes it)") from None
 
 
-NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+# What fixed or mixed norms hold and the instance norms they replace lack: their statistics, and a mixed
+# norm's instance share (starting at 1, the instance norm itself).
+NEW_NORM_STATE = ("running_mean", "running_var", "num_batches_tracked", "instance_share")
 NORM_STATISTICS_BATCHES = 16  # clean training batches that estimate fixed norms' statistics (32 patches of 2)
 
 
 def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.LightningDataModule) -> None:
     """Copy the network weights of a trained checkpoint into ``module`` (not its optimiser or step).
 
-    A network with fixed norms started from one with instance norms (``model.net.unet.norm=fixed``)
-    gets its norms' statistics from :data:`NORM_STATISTICS_BATCHES` clean training batches of
+    A network with fixed or mixed norms started from one with instance norms (``model.net.unet.norm=fixed``
+    or ``mixed``) gets its norms' statistics from :data:`NORM_STATISTICS_BATCHES` clean training batches of
     ``datamodule`` (:func:`~hetero_qc.models.unet.estimate_norm_statistics`).
 
     Raises:
@@ -81,7 +83,7 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
         missing, unexpected = module.net.load_state_dict(weights, strict=False)
     except RuntimeError as error:
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model ({str(error)[:160]})") from None
-    statistics = [k for k in missing if k.rsplit(".", 1)[-1] in NORM_STATISTICS]
+    statistics = [k for k in missing if k.rsplit(".", 1)[-1] in NEW_NORM_STATE]
     if unexpected or len(statistics) != len(missing):
         wrong = sorted(set(missing) - set(statistics)) + sorted(unexpected)
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model (keys {wrong[:4]} differ)")

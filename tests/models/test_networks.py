@@ -6,7 +6,14 @@ import torch
 
 from hetero_qc.models import MultiTaskNet, ReconstructionNet, UNetConfig, soft_clamp
 from hetero_qc.models.networks import ScaleHead, local_gradient_energy, local_variance
-from hetero_qc.models.unet import FixedNorm3d, LayoutInstanceNorm3d, decode, encode, estimate_norm_statistics
+from hetero_qc.models.unet import (
+    FixedNorm3d,
+    LayoutInstanceNorm3d,
+    MixedNorm3d,
+    decode,
+    encode,
+    estimate_norm_statistics,
+)
 
 TINY = UNetConfig(filters=(4, 8, 16), kernels=(3, 3, 3), strides=(1, 2, 2))
 
@@ -231,6 +238,30 @@ def test_fixed_norm_keeps_a_voxels_features_to_its_receptive_field():
         for norm, net in nets.items():
             change = (net(far).seg_logits - net(x).seg_logits)[..., :8].abs().max()  # 40+ voxels away
             assert (change > 1e-3) if norm == "instance" else (change == 0), (norm, float(change))
+
+
+def test_mixed_norm_is_the_instance_norm_at_share_one_and_the_fixed_norm_at_zero():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6, 6) * 3 + 1
+    instance = LayoutInstanceNorm3d(4, affine=True)
+    fixed, mixed = FixedNorm3d(4), MixedNorm3d(4)
+    for norm in (instance, fixed, mixed):
+        norm.weight.data = torch.tensor([1.0, 2.0, 0.5, -1.0])
+        norm.bias.data = torch.tensor([0.0, 0.1, -0.2, 0.3])
+    for norm in (fixed, mixed):
+        norm.running_mean.fill_(0.7)
+        norm.running_var.fill_(4.0)
+    torch.testing.assert_close(mixed(x), instance(x))  # share 1: the instance norm it replaces
+    mixed.instance_share.data.fill_(0.0)
+    torch.testing.assert_close(mixed(x), fixed(x))
+    mixed.instance_share.data = torch.tensor([0.25, 1.5, -0.5, 0.5])  # beyond [0, 1]: clamped
+    expected = torch.stack([0.75 * fixed(x)[:, 0] + 0.25 * instance(x)[:, 0], instance(x)[:, 1], fixed(x)[:, 2],
+                            0.5 * (fixed(x)[:, 3] + instance(x)[:, 3])], dim=1)
+    torch.testing.assert_close(mixed(x), expected)
+    mixed(x).square().sum().backward()
+    assert bool((mixed.instance_share.grad != 0).all())  # straight through: a share past a bound can come back
+    channels_last = x.contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(mixed(channels_last), expected)
 
 
 def test_estimated_norm_statistics_are_the_average_of_the_instance_statistics():

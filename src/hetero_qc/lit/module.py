@@ -74,6 +74,9 @@ class HeteroModule(L.LightningModule):
             damage, not only the loss. ``None``: off.
         channels_last: run the network in ``channels_last_3d`` memory format (the same maths; faster
             convolution backward passes on the CPU, BENCHMARKS.md).
+        norm_share_lr: the learning rate of mixed norms' instance shares
+            (:class:`~hetero_qc.models.unet.MixedNorm3d`); ``None``: the optimizer's. A share spans [0, 1],
+            which at the weights' 1e-4 Adam would take 10k steps to cross.
         compile: run the training step's forward through ``torch.compile`` (inductor: the norms,
             activations and concatenations between the convolutions fused into generated kernels),
             compiled when fitting starts (:meth:`compile_training_forward`); validation, evaluation and
@@ -98,6 +101,7 @@ class HeteroModule(L.LightningModule):
         damage_check: dict | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        norm_share_lr: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters({"net": _plain(net), "corruption": _plain(corruption),
@@ -108,7 +112,8 @@ class HeteroModule(L.LightningModule):
                                    "seg_consistency": seg_consistency,
                                    "mean_warmup_steps": mean_warmup_steps, "val_seed": val_seed,
                                    "preprocessing": _plain(preprocessing), "damage_check": _plain(damage_check),
-                                   "channels_last": channels_last, "compile": compile})
+                                   "channels_last": channels_last, "compile": compile,
+                                   "norm_share_lr": norm_share_lr})
         self.net = instantiate(self.hparams.net)
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -265,7 +270,12 @@ class HeteroModule(L.LightningModule):
     # --- optimisation and checkpoints -----------------------------------------------------------
 
     def configure_optimizers(self):
-        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        shares = [p for name, p in self.named_parameters() if name.endswith(".instance_share")]
+        params: list = list(self.parameters())
+        if shares and self.hparams.get("norm_share_lr") is not None:
+            rest = [p for p in params if all(p is not share for share in shares)]
+            params = [{"params": rest}, {"params": shares, "lr": self.hparams.norm_share_lr}]
+        optimizer = instantiate(self.hparams.optimizer)(params=params)
         if not self.hparams.scheduler:
             return optimizer
         scheduler = instantiate(self.hparams.scheduler)(optimizer)
