@@ -197,7 +197,7 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
         torch.testing.assert_close(mixed.net.eval()(x).seg_logits, module.net.eval()(x).seg_logits)
     groups = mixed.configure_optimizers()["optimizer"].param_groups
     trained_shares = [p for name, p in mixed.named_parameters() if name.endswith("instance_share")]  # shared once
-    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 0.01] and groups[1]["params"] == trained_shares
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 0.01] and list(map(id, groups[1]["params"])) == list(map(id, trained_shares))
     # Fine-tuned with fixed norms: the checkpoint loads with its statistics, which training left alone;
     # and its statistics have no place in a network of instance norms.
     run(config(tmp_path / "fixed", "multitask_finetune", [*shrink, "model.net.unet.norm=fixed", f"init_from={source}",
@@ -205,6 +205,9 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
     tuned = load_model(tmp_path / "fixed" / "checkpoints" / "last.ckpt").net.state_dict()
     assert {int(v) for k, v in tuned.items() if k.endswith("num_batches_tracked")} == {8}  # none from training
     assert not any(torch.all(v == 1) for k, v in tuned.items() if k.endswith("running_var"))
+    mixed = instantiate(mixed_cfg.model, _recursive_=False)  # from fixed norms: their statistics kept, not re-estimated
+    start_from(mixed, tmp_path / "fixed" / "checkpoints" / "last.ckpt", instantiate(mixed_cfg.data))
+    assert all(torch.equal(value, tuned[name]) for name, value in mixed.net.state_dict().items() if name in tuned)
     with pytest.raises(ValueError, match="not this run's model"):
         start_from(module, tmp_path / "fixed" / "checkpoints" / "last.ckpt", instantiate(cfg.data))
     run(config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=3"]))

@@ -87,7 +87,7 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
     if unexpected or len(statistics) != len(missing):
         wrong = sorted(set(missing) - set(statistics)) + sorted(unexpected)
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model (keys {wrong[:4]} differ)")
-    if statistics:
+    if any(not key.endswith(".instance_share") for key in statistics):  # shares alone start at 1: nothing to estimate
         datamodule.setup("fit")
         batches = islice(datamodule.train_dataloader(), NORM_STATISTICS_BATCHES)
         estimate_norm_statistics(module.net, (batch.image for batch in batches))

@@ -273,7 +273,8 @@ class HeteroModule(L.LightningModule):
         shares = [p for name, p in self.named_parameters() if name.endswith(".instance_share")]
         params: list = list(self.parameters())
         if shares and self.hparams.get("norm_share_lr") is not None:
-            rest = [p for p in params if all(p is not share for share in shares)]
+            ids = {id(share) for share in shares}
+            rest = [p for p in params if id(p) not in ids]
             params = [{"params": rest}, {"params": shares, "lr": self.hparams.norm_share_lr}]
         optimizer = instantiate(self.hparams.optimizer)(params=params)
         if not self.hparams.scheduler:

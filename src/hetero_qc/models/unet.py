@@ -27,8 +27,14 @@ class LayoutInstanceNorm3d(nn.InstanceNorm3d):
     def forward(self, x: Tensor) -> Tensor:
         if self.track_running_stats or x.dim() != 5 or not x.is_contiguous(memory_format=torch.channels_last_3d):
             return super().forward(x)
-        samples = [F.batch_norm(sample, None, None, self.weight, self.bias, True, 0.0, self.eps) for sample in x.split(1)]
-        return samples[0] if len(samples) == 1 else torch.cat(samples)
+        return instance_normalise(x, self.weight, self.bias, self.eps)
+
+
+def instance_normalise(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """Each sample of ``x`` ``(B, C, D, H, W)`` normalised by its own per-channel statistics, as a
+    training-mode batch norm of a batch of one (keeps a ``channels_last_3d`` layout; :class:`LayoutInstanceNorm3d`)."""
+    samples = [F.batch_norm(sample, None, None, weight, bias, True, 0.0, eps) for sample in x.split(1)]
+    return samples[0] if len(samples) == 1 else torch.cat(samples)
 
 
 class FixedNorm3d(nn.BatchNorm3d):
@@ -81,7 +87,7 @@ class MixedNorm3d(FixedNorm3d):
         if self.estimating:
             return super().forward(x)
         fixed = F.batch_norm(x, self.running_mean, self.running_var, None, None, False, 0.0, self.eps)
-        instance = torch.cat([F.batch_norm(s, None, None, None, None, True, 0.0, self.eps) for s in x.split(1)])
+        instance = instance_normalise(x, None, None, self.eps)
         share = self.instance_share + (self.instance_share.clamp(0.0, 1.0) - self.instance_share).detach()
         shape = (1, -1) + (1,) * (x.dim() - 2)
         out = fixed + share.view(shape) * (instance - fixed)
