@@ -74,7 +74,7 @@ def main() -> None:
     variants = damage_variants(model, args.overrides)
     cutoffs, source = cutoffs_for(model, Path(args.checkpoint), variants, args.seed, args.calibrate)
     table = damage_table(model, model.test_scans, variants, cutoffs.sharpness, seed=args.seed + 10_000)
-    summary = {"checkpoint": str(args.checkpoint), "cutoffs": vars(cutoffs) | {"from": str(source) if source
+    summary = {"checkpoint": str(args.checkpoint), "cutoffs": cutoffs.to_dict() | {"from": str(source) if source
                else "calibrated on the validation split now"}, **summarise(table, cutoffs)}
     save_results(Path(args.out), "damage", plot(table, cutoffs), table, summary)
     if source is None:  # the cut-offs calibrated now: copied beside the checkpoint, `qc --model` and sites.py take it

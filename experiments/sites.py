@@ -77,7 +77,7 @@ def site_calibrated(reference: pd.DataFrame, tables: dict[str, pd.DataFrame], cu
     """The cut-offs moved to the site of ``reference`` (a damage table of clean scans), and ``tables``
     judged under them: blur against the site's profile, verdicts, and their summaries."""
     moved = site_cutoffs(cutoffs, reference, "NiChart")
-    summary = {"reference_subjects": reference["subject"].tolist(), "cutoffs": vars(moved)}
+    summary = {"reference_subjects": reference["subject"].tolist(), "cutoffs": moved.to_dict()}
     for name, table in tables.items():
         table = judged(table, moved)
         summary[name] = clean_summary(table)

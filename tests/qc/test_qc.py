@@ -150,6 +150,17 @@ def test_verdict_logic_and_youden():
     assert youden_threshold(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == pytest.approx(2.5)
 
 
+def test_cutoffs_with_skull_stripped_ones_go_through_json_and_back():
+    # The damage and sites summaries hold the cut-offs as JSON: a plain vars() left the nested
+    # skull-stripped Cutoffs in, and json.dumps failed after a 17-minute evaluation (stop 46).
+    stripped = Cutoffs(0.08, 0.83, 0.07, (0.0, -0.1, 0.1), "stripped", {"sigma_r": 0.03, "sigma_s": 0.80, "blur": 0.03})
+    cut = Cutoffs(0.09, 0.83, 0.07, (0.0, -0.1, 0.1), "validation", {"sigma_r": 0.04, "sigma_s": 0.81, "blur": 0.03},
+                  skull_stripped=stripped)
+    values = json.loads(json.dumps(cut.to_dict()))
+    assert values["skull_stripped"]["sigma_r"] == pytest.approx(0.08)
+    assert Cutoffs.from_dict(values) == cut and Cutoffs.from_dict(values).for_scan(True) == stripped
+
+
 def test_cutoffs_from_validation_scores():
     from hetero_qc.evaluation.cutoffs import calibrate_cutoffs
 

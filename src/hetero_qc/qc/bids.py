@@ -11,7 +11,6 @@ writing BIDS derivatives.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -83,7 +82,7 @@ def participant(bids_dir: Path, out_dir: Path, model: Path, participants: list[s
         image, (_, sidecar, report) = images[scan.name], paths[scan.name]
         write_text(sidecar, json.dumps({
             "Sources": [f"bids:raw:{image.relative_to(bids_dir)}"], **scan.row(), "seconds": seconds[scan.name],
-            "cutoffs": asdict(cutoffs),
+            "cutoffs": cutoffs.to_dict(),
             "hetero_qc": {"version": hetero_qc.__version__, "model": str(model), "model_sha256": digest},
         }, indent=1))
         write_text(report, render([scan], [], cutoffs, str(model)))
@@ -107,7 +106,7 @@ def read_sidecars(out_dir: Path) -> tuple[list[ScoredScan], Cutoffs, str]:
                                 skull_stripped=bool(values.get("skull_stripped", False)),
                                 slice_mm=float(values.get("slice_mm", float("nan"))),
                                 thick_slices=bool(values.get("thick_slices", False))))
-        cutoffs.add(json.dumps(asdict(Cutoffs.from_dict(values["cutoffs"], check_version=False)),
+        cutoffs.add(json.dumps(Cutoffs.from_dict(values["cutoffs"], check_version=False).to_dict(),
                                sort_keys=True))  # old sidecars too: their verdicts are made
         models.add(values["hetero_qc"]["model"])
     if not scans:

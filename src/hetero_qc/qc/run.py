@@ -8,7 +8,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -124,7 +123,7 @@ def run_qc(inputs: list[str], out_dir: Path, model: Path = DEFAULT_MODEL, device
     columns = ["scan", "verdict", "sigma_r", "sigma_s", "blur", "skull_stripped", "slice_mm", "thick_slices", "note",
                "seconds"]
     write_text(out_dir / "qc.csv", pd.DataFrame(rows, columns=columns + [f"{k}_map" for k in MAPS]).to_csv(index=False))
-    write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": asdict(cutoffs), "device": str(target),
+    write_text(out_dir / "qc.json", json.dumps({"model": str(model), "cutoffs": cutoffs.to_dict(), "device": str(target),
                                                  "scans": rows, "failures": failures}, indent=1))
     write_text(out_dir / "report.html", render(scored, failures, cutoffs, str(model)))
     return 1 if failures else 0

@@ -119,8 +119,12 @@ class Cutoffs:
         return Cutoffs(**moved, sharpness=profile, reference=medians,
                        method=f"{self.method}; then moved to {site} by the medians of {len(sigma_r)} clean scans of it")
 
+    def to_dict(self) -> dict:
+        """Plain values for JSON, :attr:`skull_stripped` nested as a dict (read back by :meth:`from_dict`)."""
+        return asdict(self)
+
     def save(self, path: Path) -> None:
-        write_text(path, json.dumps(asdict(self), indent=1))
+        write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, values: dict, check_version: bool = True) -> Cutoffs:
