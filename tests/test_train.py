@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from hetero_qc.config import compose_train
 from hetero_qc.inference import load_model, predict
 from hetero_qc.losses import consistency_kl
+from hetero_qc.models.unet import FixedNorm3d
 from hetero_qc.paths import CONFIG_DIR, REPO_ROOT
 from hetero_qc.train import run, start_from
 
@@ -210,6 +211,16 @@ def test_finetune_starts_a_new_run_from_another_runs_weights(tmp_path):
     assert all(torch.equal(value, tuned[name]) for name, value in mixed.net.state_dict().items() if name in tuned)
     with pytest.raises(ValueError, match="not this run's model"):
         start_from(module, tmp_path / "fixed" / "checkpoints" / "last.ckpt", instantiate(cfg.data))
+    # Into fixed norms with the bottleneck's made instance norms again: those drop their statistics only.
+    deep_cfg = config(tmp_path / "deep", "multitask_finetune", [*shrink, "model.net.unet.norm=fixed",
+                                                                "model.net.instance_norm_modules=[net.bottleneck]"])
+    deep = instantiate(deep_cfg.model, _recursive_=False)
+    start_from(deep, tmp_path / "fixed" / "checkpoints" / "last.ckpt", instantiate(deep_cfg.data))
+    state = deep.net.state_dict()
+    assert not any(k.startswith("net.bottleneck") and k.endswith("running_var") for k in state)
+    assert all(torch.equal(value, tuned[name]) for name, value in state.items())
+    fixed_norms = [sum(isinstance(m, FixedNorm3d) for m in n.net.modules()) for n in (fixed, deep)]  # each once
+    assert fixed_norms[1] == fixed_norms[0] - 2  # the bottleneck's two norms, no other
     run(config(tmp_path / "ft", "multitask_finetune", [*shrink, f"init_from={source}", "trainer.max_steps=3"]))
     checkpoint = torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 3  # its own count, not 2 + 3

@@ -25,7 +25,7 @@ from hetero_qc.atomic import write_atomic
 from hetero_qc.config import CONFIG_DIR  # also registers the ${repo_root:} resolver
 from hetero_qc.inference import load_model
 from hetero_qc.metrics import Metric, key
-from hetero_qc.models.unet import estimate_norm_statistics
+from hetero_qc.models.unet import FixedNorm3d, estimate_norm_statistics
 
 
 def join_chunks(run_dir: Path) -> None:
@@ -73,7 +73,8 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
 
     A network with fixed or mixed norms started from one with instance norms (``model.net.unet.norm=fixed``
     or ``mixed``) gets its norms' statistics from :data:`NORM_STATISTICS_BATCHES` clean training batches of
-    ``datamodule`` (:func:`~hetero_qc.models.unet.estimate_norm_statistics`).
+    ``datamodule`` (:func:`~hetero_qc.models.unet.estimate_norm_statistics`); fixed norms made instance
+    norms again (``model.net.instance_norm_modules``) keep their affine weights and drop their statistics.
 
     Raises:
         ValueError: the file is not a hetero_qc checkpoint, or its network is not this run's.
@@ -84,8 +85,10 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
     except RuntimeError as error:
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model ({str(error)[:160]})") from None
     statistics = [k for k in missing if k.rsplit(".", 1)[-1] in NEW_NORM_STATE]
-    if unexpected or len(statistics) != len(missing):
-        wrong = sorted(set(missing) - set(statistics)) + sorted(unexpected)
+    partly_fixed = any(isinstance(m, FixedNorm3d) for m in module.net.modules())
+    dropped = [k for k in unexpected if partly_fixed and k.rsplit(".", 1)[-1] in NEW_NORM_STATE]  # made instance again
+    if len(dropped) != len(unexpected) or len(statistics) != len(missing):
+        wrong = sorted(set(missing) - set(statistics)) + sorted(set(unexpected) - set(dropped))
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model (keys {wrong[:4]} differ)")
     if any(not key.endswith(".instance_share") for key in statistics):  # shares alone start at 1: nothing to estimate
         datamodule.setup("fit")

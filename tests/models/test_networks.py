@@ -299,5 +299,11 @@ def test_instance_norm_regression_decoder_keeps_fixed_statistics_on_the_segmenta
         out, moved = net(x), net(far)
     assert torch.equal(moved.seg_logits[..., :8], out.seg_logits[..., :8])
     assert (moved.mean - out.mean)[..., :8].abs().max() > 1e-4  # the regression's norms see the whole window
-    with pytest.raises(ValueError, match="needs the backbone's norm 'fixed'"):
+    with pytest.raises(ValueError, match="need the backbone's norm 'fixed'"):
         MultiTaskNet(TINY, instance_norm_regression_decoder=True)
+    deep = MultiTaskNet(replace(TINY, norm="fixed"), instance_norm_modules=["net.bottleneck"])
+    assert all(isinstance(m, LayoutInstanceNorm3d) for m in deep.net.bottleneck.modules() if "Norm" in type(m).__name__)
+    assert not any(isinstance(m, LayoutInstanceNorm3d) for m in [*deep.net.input_block.modules(),
+                                                                 *deep.net.upsamples.modules(), *deep.seg_decoder.modules()])
+    with pytest.raises(ValueError, match="no module 'net.neck'"):
+        MultiTaskNet(replace(TINY, norm="fixed"), instance_norm_modules=["net.neck"])

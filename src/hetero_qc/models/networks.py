@@ -8,6 +8,7 @@ and predicts its own per-voxel log-variance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -195,13 +196,17 @@ class MultiTaskNet(ReconstructionNet):
     """One shared encoder, two decoders: heteroscedastic regression, and CGM segmentation with a
     per-voxel task log-variance (Kendall et al. 2018).
 
-    ``instance_norm_regression_decoder``: with fixed norms (``unet.norm: fixed``), keep instance norms
-    in the regression decoder only. Fixed statistics keep noise away from the cortex out of the
-    segmentation's features, but the reconstruction relied on the instance norms to take out the
-    noise level (``multitask_fixed_norm``: 2 dB worse, sigma_r lost its ranking of the damage; TRAINING_LOG.md).
+    ``instance_norm_modules``: with fixed norms (``unet.norm: fixed``), the modules (names under this
+    net, e.g. ``net.bottleneck``) whose norms stay instance norms; ``instance_norm_regression_decoder``
+    names the regression decoder (``net.upsamples``). Fixed statistics keep noise away from the cortex
+    out of the segmentation's features, but the reconstruction relied on the instance norms to take out
+    the noise level (``multitask_fixed_norm``: 2 dB worse, sigma_r lost its ranking of the damage), and
+    the segmentation on them to meet another site's brains: instance norms in the bottleneck alone, with
+    no training, lifted ``multitask_fixed_seg_norm_contrast``'s NiChart CGM Dice from 0.783 to 0.811 and
+    left the cost of noise 10 mm beyond the brain at 0.007 (TRAINING_LOG.md, stop 46).
 
     Raises:
-        ValueError: for ``instance_norm_regression_decoder`` without fixed norms.
+        ValueError: for instance-norm modules without fixed norms, or a name that is not a module here.
     """
 
     def __init__(
@@ -214,14 +219,20 @@ class MultiTaskNet(ReconstructionNet):
         sharpness: bool = False,
         anchor_variance: bool = True,
         instance_norm_regression_decoder: bool = False,
+        instance_norm_modules: Sequence[str] = (),
     ) -> None:
-        if instance_norm_regression_decoder and unet.norm != "fixed":
-            raise ValueError(f"instance_norm_regression_decoder needs the backbone's norm 'fixed', got '{unet.norm}'")
+        names = [*(["net.upsamples"] if instance_norm_regression_decoder else []), *instance_norm_modules]
+        if names and unet.norm != "fixed":
+            raise ValueError(f"instance norms in {names} need the backbone's norm 'fixed', got '{unet.norm}'")
         super().__init__(unet, log_var_bounds, local_scale, context, sharpness, anchor_variance)
         self.seg_log_var_bounds = check_bounds(seg_log_var_bounds, "seg_log_var_bounds")
         self.seg_decoder = drop_encoder(unet.build(out_channels=3))
-        if instance_norm_regression_decoder:
-            unfix_norms(self.net.upsamples)
+        for name in names:
+            try:
+                module = self.get_submodule(name)
+            except AttributeError:
+                raise ValueError(f"instance_norm_modules: no module '{name}' in the multi-task net") from None
+            unfix_norms(module)
 
     def forward(self, x: Tensor) -> NetOutput:
         self.unet.check_input(x.shape[2:])
