@@ -85,8 +85,10 @@ def start_from(module: L.LightningModule, checkpoint: str | Path, datamodule: L.
     except RuntimeError as error:
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model ({str(error)[:160]})") from None
     statistics = [k for k in missing if k.rsplit(".", 1)[-1] in NEW_NORM_STATE]
+    # Statistics the run has no place for belong to fixed norms it made instance again (instance_norm_modules);
+    # a network of instance norms only still refuses a fixed-norm checkpoint, as a likely wrong init_from.
     partly_fixed = any(isinstance(m, FixedNorm3d) for m in module.net.modules())
-    dropped = [k for k in unexpected if partly_fixed and k.rsplit(".", 1)[-1] in NEW_NORM_STATE]  # made instance again
+    dropped = [k for k in unexpected if partly_fixed and k.rsplit(".", 1)[-1] in NEW_NORM_STATE]
     if len(dropped) != len(unexpected) or len(statistics) != len(missing):
         wrong = sorted(set(missing) - set(statistics)) + sorted(set(unexpected) - set(dropped))
         raise ValueError(f"init_from={checkpoint}: its network is not this run's model (keys {wrong[:4]} differ)")

@@ -230,3 +230,16 @@ def test_cutoffs_calibrate_again_on_copies_already_scored():
         calibrated(model, {}, table=table[table["subject"] != "s4"])
     with pytest.raises(ValueError, match=r"lack the columns \['damaged'\]"):
         calibrated(model, {}, table=table.drop(columns="damaged"))
+
+
+def test_results_whose_summary_cannot_be_written_leave_the_folder_as_it_was(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from hetero_qc.evaluation.experiment import save_results
+
+    table = pd.DataFrame({"variant": ["clean"], "dice": [0.9]})
+    save_results(tmp_path, "damage", plt.figure(), table, {"dice": 0.9})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        save_results(tmp_path, "damage", plt.figure(), table.assign(dice=0.5), {"cutoffs": Cutoffs(0.1, 0.8, 0.1, (0.0,) * 3)})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -96,9 +96,12 @@ def figure_parser(doc: str | None, out: str, checkpoint: str | None = None) -> a
 
 
 def save_results(folder: Path, name: str, figure: plt.Figure, table: pd.DataFrame, summary: dict) -> None:
-    """Write ``name.png``, ``name.pdf``, ``name.csv`` and ``summary.json`` into ``folder``, each atomically."""
+    """Write ``name.png``, ``name.pdf``, ``name.csv`` and ``summary.json`` into ``folder``, each atomically;
+    the summary is serialised first, so one that cannot be (``TypeError``) leaves the folder as it was
+    rather than new figures beside an old summary."""
+    text = json.dumps(summary, indent=1)
     for suffix in (".png", ".pdf"):
         write_atomic(folder / f"{name}{suffix}", lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"))
     plt.close(figure)
     write_atomic(folder / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
-    write_atomic(folder / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
+    write_atomic(folder / "summary.json", lambda tmp: Path(tmp).write_text(text))
