@@ -28,6 +28,7 @@ from hetero_qc.qc.verdict import (
     SCORES_VERSION,
     Cutoffs,
     ScanScores,
+    site_clean_floor,
     youden_threshold,
 )
 from tests.conftest import make_phantom
@@ -224,6 +225,21 @@ def test_cutoffs_move_to_a_site_by_its_clean_medians(tmp_path):
         cut.for_site([0.1] * 4, [1.0] * 4, sharpness[:4], "site B")
     with pytest.raises(ValueError, match="no clean reference"):
         Cutoffs(0.1, 1.0, 0.1, (0.0, 0.0, 0.0)).for_site([0.1] * 5, [1.0] * 5, sharpness, "site B")
+
+
+def test_site_cutoffs_do_not_flag_the_sites_own_clean_spread():
+    """A site whose clean sigma_s spreads wider than the calibration's: the moved cut-off (1.05 + 1.12 -
+    1.02 = 1.15) would flag its clean 1.16 and 1.17; the robust 95% floor (median 1.12, MAD 0.04 ->
+    1.12 + 1.645 * 1.4826 * 0.04 = 1.218) lifts it above them, and damage beyond that still shows."""
+    cut = Cutoffs(0.10, 1.05, 0.08, (0.0, 0.0, 0.0), "validation", {"sigma_r": 0.06, "sigma_s": 1.02, "blur": 0.03})
+    sigma_s = [1.08, 1.09, 1.12, 1.16, 1.17]
+    site = cut.for_site([0.07] * 5, sigma_s, [(0.1, -0.2, 0.1)] * 5, "site C")
+    assert site_clean_floor(sigma_s) == pytest.approx(1.12 + 1.6449 * 1.4826 * 0.04, abs=1e-4)
+    assert site.sigma_s == pytest.approx(site_clean_floor(sigma_s))
+    assert all(site.verdict(ScanScores(0.07, s, 0.0)) == OK for s in sigma_s)
+    assert site.verdict(ScanScores(0.07, 1.25, 0.0)) == EXCLUDE
+    assert site.sigma_r == pytest.approx(0.10 + 0.07 - 0.06)  # no spread: the moved cut-off stands
+    assert "raised to flag at most 5% of a normal fitted to them" in site.method
 
 
 def test_calibrate_site_writes_cutoffs_that_qc_uses(model, tmp_path, capsys):

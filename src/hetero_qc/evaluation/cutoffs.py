@@ -20,9 +20,7 @@ from hetero_qc.data.augmentation import skull_strip
 from hetero_qc.evaluation.damage import DICE_DROP, Variants, damage_table, damage_variants, site_cutoffs
 from hetero_qc.evaluation.experiment import Trained
 from hetero_qc.qc.scoring import axis_sharpness
-from hetero_qc.qc.verdict import MIN_SITE_SCANS, SCORED, Cutoffs, youden_threshold
-
-FALSE_ALARMS = 0.05  # at most this share of clean validation scans may be flagged by a cut-off
+from hetero_qc.qc.verdict import FALSE_ALARMS, MIN_SITE_SCANS, SCORED, Cutoffs, youden_threshold
 
 
 def sharpness_profile(scans: list[Scan]) -> tuple[float, float, float]:

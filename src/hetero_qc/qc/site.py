@@ -3,7 +3,8 @@
 The cut-offs are calibrated on IXI Hammersmith validation scans. A new scanner shifts every clean
 score, so a site brings a handful of its own clean scans (:data:`~hetero_qc.qc.verdict.MIN_SITE_SCANS`
 or more), and :meth:`~hetero_qc.qc.verdict.Cutoffs.for_site` moves each cut-off by how far the
-site's clean median lies from the calibration's. ``hetero-qc qc --cutoffs FILE`` then uses them.
+site's clean median lies from the calibration's, raised where the site's clean scans spread wider.
+``hetero-qc qc --cutoffs FILE`` then uses them.
 """
 
 from __future__ import annotations

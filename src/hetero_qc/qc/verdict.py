@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -27,6 +28,7 @@ BLURRED = "blurred along one axis (motion or thick slices)"
 EXCLUDE = "exclude"
 SCORED = ("sigma_r", "sigma_s", "blur")  # the scores the verdict cuts
 MIN_SITE_SCANS = 5  # clean scans of a new site needed to move the cut-offs there (Cutoffs.for_site)
+FALSE_ALARMS = 0.05  # at most this share of clean scans may be flagged by a cut-off
 # The definitions of the scan scores that cut-offs are calibrated on, numbered: a cut-off is only
 # meaningful on the statistic it was calibrated on. Files without the field count as 1.
 SCORES_VERSIONS = {
@@ -96,7 +98,10 @@ class Cutoffs:
         from the clean median: it moves by the site's clean median less the calibration's
         (``reference``), and blur is measured against the site's own sharpness profile (each
         reference scan's blur against the other scans' profile: a profile that includes the scan
-        itself would pull the site's clean blur, and so its cut-off, down).
+        itself would pull the site's clean blur, and so its cut-off, down). Each is then raised where
+        needed to :func:`site_clean_floor` of the site's clean scores: a site whose clean scans spread
+        wider than the calibration's would otherwise have its own clean scans flagged (NiChart under the
+        fixed-statistics models: the moved sigma_s cut-off flagged 6 of its 18 other clean scans).
 
         Raises:
             ValueError: with fewer than :data:`MIN_SITE_SCANS` scans, unequal lists, or cut-offs
@@ -115,9 +120,11 @@ class Cutoffs:
         others = (axes.sum(axis=0) - axes) / (len(axes) - 1)  # each scan against the others' profile, not its own
         blur = (others - axes).max(axis=1)
         medians = {key: float(np.median(values)) for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
-        moved = {key: getattr(self, key) + medians[key] - self.reference[key] for key in SCORED}
+        moved = {key: max(getattr(self, key) + medians[key] - self.reference[key], site_clean_floor(values))
+                 for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
         return Cutoffs(**moved, sharpness=profile, reference=medians,
-                       method=f"{self.method}; then moved to {site} by the medians of {len(sigma_r)} clean scans of it")
+                       method=f"{self.method}; then moved to {site} by the medians of {len(sigma_r)} clean scans of it, "
+                              f"each raised to flag at most {FALSE_ALARMS:.0%} of a normal fitted to them (median, MAD)")
 
     def to_dict(self) -> dict:
         """Plain values for JSON, :attr:`skull_stripped` nested as a dict (read back by :meth:`from_dict`)."""
@@ -160,6 +167,17 @@ class Cutoffs:
                              "`hetero-qc ship-model` (make model) calibrates them again") from None
         except (OSError, ValueError, TypeError) as error:
             raise ValueError(f"{path}: cannot read the verdict cut-offs ({error})") from None
+
+
+def site_clean_floor(clean_scores: Sequence[float]) -> float:
+    """The lowest cut-off that flags at most :data:`FALSE_ALARMS` of a site's clean scans ``(N,)``, from a
+    normal fitted robustly to them: median + z * 1.4826 * MAD. With the handful of clean scans a site
+    brings, an empirical quantile would be the largest of them, which one scan that is not clean would
+    set; the median and MAD ignore it (one of five)."""
+    values = np.asarray(clean_scores, float)
+    median = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - median)))  # the MAD, scaled to a normal's sigma
+    return median + NormalDist().inv_cdf(1 - FALSE_ALARMS) * spread
 
 
 def youden_threshold(positive: np.ndarray, negative: np.ndarray) -> float:
