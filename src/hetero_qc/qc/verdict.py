@@ -100,8 +100,8 @@ class Cutoffs:
         reference scan's blur against the other scans' profile: a profile that includes the scan
         itself would pull the site's clean blur, and so its cut-off, down). Each is then raised where
         needed to :func:`site_clean_floor` of the site's clean scores: a site whose clean scans spread
-        wider than the calibration's would otherwise have its own clean scans flagged (NiChart under the
-        fixed-statistics models: the moved sigma_s cut-off flagged 6 of its 18 other clean scans).
+        wider than the calibration's would otherwise have its own clean scans flagged (NiChart under stop
+        47's fixed-statistics model: the moved sigma_s cut-off flagged 6 of its 18 other clean scans).
 
         Raises:
             ValueError: with fewer than :data:`MIN_SITE_SCANS` scans, unequal lists, or cut-offs
@@ -119,9 +119,10 @@ class Cutoffs:
         profile = tuple(float(v) for v in axes.mean(axis=0))
         others = (axes.sum(axis=0) - axes) / (len(axes) - 1)  # each scan against the others' profile, not its own
         blur = (others - axes).max(axis=1)
-        medians = {key: float(np.median(values)) for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
+        clean = dict(zip(SCORED, (sigma_r, sigma_s, blur)))
+        medians = {key: float(np.median(values)) for key, values in clean.items()}
         moved = {key: max(getattr(self, key) + medians[key] - self.reference[key], site_clean_floor(values))
-                 for key, values in zip(SCORED, (sigma_r, sigma_s, blur))}
+                 for key, values in clean.items()}
         return Cutoffs(**moved, sharpness=profile, reference=medians,
                        method=f"{self.method}; then moved to {site} by the medians of {len(sigma_r)} clean scans of it, "
                               f"each raised to flag at most {FALSE_ALARMS:.0%} of a normal fitted to them (median, MAD)")
