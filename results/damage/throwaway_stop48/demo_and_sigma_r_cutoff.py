@@ -1,0 +1,48 @@
+"""Throwaway (stop 48), not part of the package: why the 16-subject-calibrated deep-instance candidate was not shipped.
+
+1. `make demo`'s scans scored by the candidate (hetero-qc qc --model ..., into OUT): verdicts, the CGM Dice of
+   each against the DLMUSE labels, and how far the damaged scans' reconstructions are from the clean scan's.
+2. From the committed tables: how often each model calls a copy whose reconstruction RMSE at least doubled
+   `ok`, and what a lower sigma_r cut-off would change (ok <-> degraded only; both are kept).
+Run from the repository root: .venv/bin/python results/damage/throwaway_stop48/demo_and_sigma_r_cutoff.py
+"""
+import json
+import subprocess
+import sys
+import tempfile
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nibabel.processing import resample_from_to
+
+CANDIDATE = "results/damage/multitask_fixed_seg_norm_deep_instance_step1500_val16"
+SHIPPED = "results/damage/multitask_any_margin_step2500_v6_full"
+
+with tempfile.TemporaryDirectory() as out:
+    subprocess.run([sys.executable.replace("python", "hetero-qc"), "qc", "data/demo", "--out", out,
+                    "--model", f"{CANDIDATE}/model.ckpt"], check=True, capture_output=True)
+    print(pd.read_csv(f"{out}/qc.csv")[["scan", "verdict", "sigma_r", "sigma_s", "blur"]].to_string())
+    labels = nib.load("data/ixi-hh-t1-2mm/labels/IXI039-HH-1261_dlmuse.nii.gz")
+    clean = nib.load(f"{out}/IXI039-HH-1261_clean_recon.nii.gz").get_fdata()
+    for variant in ["clean", "motion", "partial_noise"]:
+        cgm = nib.load(f"{out}/IXI039-HH-1261_{variant}_cgm.nii.gz")
+        lab = np.asarray(resample_from_to(labels, cgm, order=0).dataobj)
+        truth, pred = (lab >= 100) & (lab <= 207), np.asarray(cgm.dataobj) > 0.5
+        recon = nib.load(f"{out}/IXI039-HH-1261_{variant}_recon.nii.gz").get_fdata()
+        head = clean > 0.05
+        print(f"{variant}: CGM Dice {2 * (pred & truth).sum() / (pred.sum() + truth.sum()):.4f}, "
+              f"RMS of recon - clean recon over the head {np.sqrt(((recon - clean)[head] ** 2).mean()):.4f}")
+
+for name, table, cutoffs in [("candidate", f"{CANDIDATE}_full/damage.csv", f"{CANDIDATE}/cutoffs.json"),
+                             ("shipped", f"{SHIPPED}/damage.csv", None)]:
+    d = pd.read_csv(table)
+    c = json.load(open(cutoffs)) if cutoffs else json.load(open(f"{SHIPPED}/summary.json"))["cutoffs"]
+    damaged = d["variant"] != "clean"
+    print(f"{name}: sigma_r cut-off {c['sigma_r']:.4f}; clean sigma_r max {d.loc[~damaged, 'sigma_r'].max():.4f}")
+    for cut in sorted({round(c["sigma_r"], 4), 0.09, 0.08, 0.07, 0.06}, reverse=True):
+        ok = (d["sigma_s"] <= c["sigma_s"]) & (d["blur"] <= c["blur"]) & (d["sigma_r"] <= cut)
+        print(f"  sigma_r cut-off {cut}: clean flagged {(~ok & ~damaged).sum()} of {(~damaged).sum()}; "
+              f"`ok` among RMSE-doubled copies {(ok & damaged & d['error_doubled']).sum()} of "
+              f"{(damaged & d['error_doubled']).sum()}; among Dice drop > 0.05 {(ok & damaged & (d['dice_drop'] > 0.05)).sum()}"
+              f" of {(damaged & (d['dice_drop'] > 0.05)).sum()}")
