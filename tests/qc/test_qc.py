@@ -189,6 +189,23 @@ def test_cutoffs_from_validation_scores():
     assert calibrate_cutoffs(flat, profile).verdict(ScanScores(0.11, 0.25, 0.05)) == OK
 
 
+def test_sigma_r_cutoff_separates_doubled_errors_from_clean_not_from_milder_damage():
+    from hetero_qc.evaluation.cutoffs import calibrate_cutoffs
+
+    # Clean sigma_r up to 0.05; copies whose error rose less than 2x at 0.07-0.09, doubled ones from 0.08.
+    table = pd.DataFrame({
+        "variant": ["clean"] * 3 + ["bias"] * 3 + ["noise"] * 3,
+        "sigma_r": [0.04, 0.045, 0.05, 0.07, 0.08, 0.09, 0.08, 0.12, 0.15],
+        "sigma_s": [0.2] * 9, "blur": [0.05] * 9, "damaged": [False] * 9,
+        "error_doubled": [False] * 6 + [True] * 3,
+    })
+    cutoffs = calibrate_cutoffs(table, (0.1, -0.1, 0.0))
+    assert cutoffs.sigma_r == pytest.approx(0.065)  # midway between the largest clean (0.05) and smallest doubled (0.08)
+    assert cutoffs.verdict(ScanScores(0.085, 0.2, 0.05)) == DEGRADED  # the demo's moved scan, relative to clean
+    assert cutoffs.verdict(ScanScores(0.05, 0.2, 0.05)) == OK
+    assert "from clean" in cutoffs.method
+
+
 def test_blur_rises_with_motion_and_smoothing_along_any_axis_not_with_noise():
     image = make_phantom(48, seed=1)  # (1, 1, D, H, W)
     head = image[0, 0] > 0.1

@@ -46,3 +46,25 @@ for name, table, cutoffs in [("candidate", f"{CANDIDATE}_full/damage.csv", f"{CA
               f"`ok` among RMSE-doubled copies {(ok & damaged & d['error_doubled']).sum()} of "
               f"{(damaged & d['error_doubled']).sum()}; among Dice drop > 0.05 {(ok & damaged & (d['dice_drop'] > 0.05)).sum()}"
               f" of {(damaged & (d['dice_drop'] > 0.05)).sum()}")
+
+# 3. The rule blur already follows, for sigma_r: Youden's index between the RMSE-doubled copies and the *clean*
+#    scans (not the rest), floored at 5% clean false alarms, on each model's committed validation scores.
+from hetero_qc.evaluation.cutoffs import _clean_floor  # noqa: E402
+from hetero_qc.qc.verdict import youden_threshold  # noqa: E402
+
+for name, scores, table, cutoffs in [
+        ("candidate", f"{CANDIDATE}/validation_scores.csv", f"{CANDIDATE}_full/damage.csv", f"{CANDIDATE}/cutoffs.json"),
+        ("shipped", "src/hetero_qc/shipped/validation_scores.csv", f"{SHIPPED}/damage.csv", "src/hetero_qc/shipped/cutoffs.json")]:
+    v, d, c = pd.read_csv(scores), pd.read_csv(table), json.load(open(cutoffs))
+    clean, doubled = (v["variant"] == "clean").to_numpy(), v["error_doubled"].to_numpy()
+    cut = max(youden_threshold(v.loc[doubled, "sigma_r"].to_numpy(), v.loc[clean, "sigma_r"].to_numpy()),
+              _clean_floor(v.loc[clean, "sigma_r"].to_numpy()))
+    damaged = d["variant"] != "clean"
+    kept = (d["sigma_s"] <= c["sigma_s"]) & (d["blur"] <= c["blur"])
+    print(f"{name}: sigma_r cut-off doubled-vs-clean {cut:.4f} (now {c['sigma_r']:.4f}; validation clean max "
+          f"{v.loc[clean, 'sigma_r'].max():.4f})")
+    for r in (c["sigma_r"], cut):
+        ok, degraded = kept & (d["sigma_r"] <= r), kept & (d["sigma_r"] > r)
+        print(f"  at {r:.4f}: clean test flagged {(~ok & ~damaged).sum()} of 16; `ok` among RMSE-doubled "
+              f"{(ok & damaged & d['error_doubled']).sum()} of {(damaged & d['error_doubled']).sum()}; `degraded` among "
+              f"the other damaged copies {(degraded & damaged & ~d['error_doubled']).sum()} of {(damaged & ~d['error_doubled']).sum()}")
