@@ -4,8 +4,11 @@
    each against the DLMUSE labels, and how far the damaged scans' reconstructions are from the clean scan's.
 2. From the committed tables: how often each model calls a copy whose reconstruction RMSE at least doubled
    `ok`, and what a lower sigma_r cut-off would change (ok <-> degraded only; both are kept).
+3. sigma_r cut against clean scans (the rule since stop 48), on each model's validation scores.
+4. The model shipped since stop 48 on the 320 test copies, its verdicts recomputed from the committed scores.
 Run from the repository root: .venv/bin/python results/damage/throwaway_stop48/demo_and_sigma_r_cutoff.py
 """
+import io
 import json
 import subprocess
 import sys
@@ -54,8 +57,12 @@ from hetero_qc.qc.verdict import youden_threshold  # noqa: E402
 
 for name, scores, table, cutoffs in [
         ("candidate", f"{CANDIDATE}/validation_scores.csv", f"{CANDIDATE}_full/damage.csv", f"{CANDIDATE}/cutoffs.json"),
-        ("shipped", "src/hetero_qc/shipped/validation_scores.csv", f"{SHIPPED}/damage.csv", "src/hetero_qc/shipped/cutoffs.json")]:
-    v, d, c = pd.read_csv(scores), pd.read_csv(table), json.load(open(cutoffs))
+        ("shipped until stop 48", "git:79d5052:src/hetero_qc/shipped/validation_scores.csv", f"{SHIPPED}/damage.csv",
+         "git:79d5052:src/hetero_qc/shipped/cutoffs.json")]:
+    def read(path: str):  # the model shipped until stop 48 is in git history only
+        return subprocess.run(["git", "show", path[4:]], check=True, capture_output=True, text=True).stdout \
+            if path.startswith("git:") else open(path).read()
+    v, d, c = pd.read_csv(io.StringIO(read(scores))), pd.read_csv(table), json.loads(read(cutoffs))
     clean, doubled = (v["variant"] == "clean").to_numpy(), v["error_doubled"].to_numpy()
     cut = max(youden_threshold(v.loc[doubled, "sigma_r"].to_numpy(), v.loc[clean, "sigma_r"].to_numpy()),
               _clean_floor(v.loc[clean, "sigma_r"].to_numpy()))
@@ -68,3 +75,17 @@ for name, scores, table, cutoffs in [
         print(f"  at {r:.4f}: clean test flagged {(~ok & ~damaged).sum()} of 16; `ok` among RMSE-doubled "
               f"{(ok & damaged & d['error_doubled']).sum()} of {(damaged & d['error_doubled']).sum()}; `degraded` among "
               f"the other damaged copies {(degraded & damaged & ~d['error_doubled']).sum()} of {(damaged & ~d['error_doubled']).sum()}")
+
+# 4. The shipped model since stop 48 (the candidate, calibrated with sigma_r against clean: src/hetero_qc/shipped/)
+#    on the 320 test copies: the scores of ..._val16_full/damage.csv do not depend on the cut-offs (the same
+#    validation scores, so the same sharpness profile), so its summary is recomputed exactly with the new ones.
+from hetero_qc.evaluation.damage import summarise, verdicts  # noqa: E402
+from hetero_qc.qc.verdict import Cutoffs  # noqa: E402
+
+shipped = Cutoffs.load("src/hetero_qc/shipped/cutoffs.json")
+table = pd.read_csv(f"{CANDIDATE}_full/damage.csv")
+table["verdict"] = verdicts(table, shipped)
+summary = summarise(table, shipped)
+print("shipped cut-offs:", {k: round(getattr(shipped, k), 4) for k in ("sigma_r", "sigma_s", "blur")})
+print(pd.crosstab(table["variant"], table["verdict"]).to_string())
+print({k: round(v["value"], 4) for k, v in summary["targets"].items()})
