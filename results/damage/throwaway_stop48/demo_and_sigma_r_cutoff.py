@@ -1,4 +1,5 @@
-"""Throwaway (stop 48), not part of the package: why the 16-subject-calibrated deep-instance candidate was not shipped.
+"""Throwaway (stop 48), not part of the package: why the 16-subject-calibrated deep-instance
+candidate's first calibration let `make demo`'s moved scan through, and what cutting sigma_r against clean scans changes.
 
 1. `make demo`'s scans scored by the candidate (hetero-qc qc --model ..., into OUT): verdicts, the CGM Dice of
    each against the DLMUSE labels, and how far the damaged scans' reconstructions are from the clean scan's.
